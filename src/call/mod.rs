@@ -1,0 +1,315 @@
+//! The call controller: one tokio task per call, owning that call's media.
+//!
+//! The task negotiates SDP, binds the call's RTP socket, runs the sans-IO
+//! [`RtpSession`] (20 ms ticks with time passed in) and reports digits as call events. It
+//! talks to the signalling core only through channels: [`CallCommand`]s go up (answer, reject,
+//! hang up), [`CallEvent`]s come down (ACK arrived, re-offer, ended, shutdown). The task ends
+//! when the core says the call has ended, so no task outlives its call.
+
+use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use hotline_media::sdp::{self, LocalMedia, SessionDescription};
+use hotline_media::session::AfterPlay;
+use hotline_media::{MediaEvent, Mode, Prompt, RtpSession, SessionConfig};
+use hotline_sip::ua::{CallId, EndReason};
+
+use crate::config::{Config, EMBEDDED_PROMPTS, Number, Route};
+use crate::logging::Redact;
+use crate::metrics::Metrics;
+
+/// What a call task asks of the signalling core.
+#[derive(Debug)]
+pub enum CallCommand {
+    /// 200 OK with this SDP answer.
+    Answer { sdp: Bytes },
+    /// A final failure response.
+    Reject { status: u16 },
+    /// 180 Ringing.
+    Ringing,
+    /// BYE (or 480 before answer).
+    Hangup,
+}
+
+/// What the signalling core tells a call task.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// The ACK for our 200 arrived.
+    Confirmed,
+    /// A re-INVITE brought a new offer (already answered with our SDP).
+    ReOffer { sdp: Bytes },
+    /// The call is over.
+    Ended { reason: EndReason },
+    /// The engine is stopping; the core is already hanging the call up.
+    Shutdown,
+}
+
+/// Everything a call task starts with.
+pub struct CallSetup {
+    pub call: CallId,
+    pub number: String,
+    pub treatment: Number,
+    pub caller: String,
+    pub offer: Bytes,
+    pub peer_addr: SocketAddr,
+    pub cfg: Arc<Config>,
+    pub ports: Arc<RtpPorts>,
+    pub metrics: Metrics,
+    pub commands: mpsc::Sender<(CallId, CallCommand)>,
+    pub events: mpsc::Receiver<CallEvent>,
+}
+
+/// Hands out RTP ports from the configured range without a lock: a rotating cursor over the
+/// even ports, and the kernel tells us which are free when we bind.
+pub struct RtpPorts {
+    low: u16,
+    count: u32,
+    cursor: AtomicU32,
+}
+
+impl RtpPorts {
+    pub fn new((low, high): (u16, u16)) -> RtpPorts {
+        let low = low + (low % 2);
+        RtpPorts {
+            low,
+            count: (u32::from(high.saturating_sub(low)) / 2).max(1),
+            cursor: AtomicU32::new(0),
+        }
+    }
+
+    /// Bind an even port on `ip`, trying each port of the range at most once.
+    pub async fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
+        let mut last = None;
+        for _ in 0..self.count {
+            let slot = self.cursor.fetch_add(1, Ordering::Relaxed) % self.count;
+            let port = u32::from(self.low) + slot * 2;
+            let Ok(port) = u16::try_from(port) else {
+                continue;
+            };
+            match UdpSocket::bind((ip, port)).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("RTP port range exhausted")))
+    }
+}
+
+/// Keeps `calls_active` right however the task ends.
+struct ActiveGuard(Metrics);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.calls_active.dec();
+    }
+}
+
+/// Run one call to its end.
+pub async fn run(mut setup: CallSetup) {
+    setup.metrics.calls_active.inc();
+    let _active = ActiveGuard(setup.metrics.clone());
+    info!(
+        number = %setup.number,
+        caller = %Redact(&setup.caller),
+        peer = %Redact(setup.peer_addr),
+        "incoming call"
+    );
+    let call = setup.call;
+    let commands = setup.commands.clone();
+    let send = |command: CallCommand| {
+        let commands = commands.clone();
+        async move {
+            // The core outlives every call task; a failed send means it is shutting down.
+            let _ = commands.send((call, command)).await;
+        }
+    };
+
+    let offer = match SessionDescription::parse(&setup.offer) {
+        Ok(o) => o,
+        Err(e) => {
+            // INVITEs without an offer (late offer) are not supported yet.
+            info!(error = %e, "unusable SDP offer: 488");
+            send(CallCommand::Reject { status: 488 }).await;
+            return wait_end(&mut setup.events).await;
+        }
+    };
+    let socket = match setup.ports.bind(setup.cfg.media_address).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "no RTP port available: 503");
+            send(CallCommand::Reject { status: 503 }).await;
+            return wait_end(&mut setup.events).await;
+        }
+    };
+    let local_port = match socket.local_addr() {
+        Ok(a) => a.port(),
+        Err(e) => {
+            warn!(error = %e, "RTP socket has no address: 500");
+            send(CallCommand::Reject { status: 500 }).await;
+            return wait_end(&mut setup.events).await;
+        }
+    };
+    let mut rng = StdRng::from_os_rng();
+    let session_id: u64 = rng.random_range(1..=u64::from(u32::MAX));
+    let local = LocalMedia::new(setup.cfg.media_address, local_port, session_id, session_id);
+    let answer = match sdp::answer(&offer, &local) {
+        Ok(a) => a,
+        Err(e) => {
+            info!(error = %e, "SDP negotiation failed: 488");
+            send(CallCommand::Reject { status: 488 }).await;
+            return wait_end(&mut setup.events).await;
+        }
+    };
+    let Some(audio) = answer.audio else {
+        info!("offer has no usable audio stream: 488");
+        send(CallCommand::Reject { status: 488 }).await;
+        return wait_end(&mut setup.events).await;
+    };
+    let mut config = SessionConfig::new(&audio);
+    config.rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs);
+    config.initial_rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs * 2);
+    let mut session = RtpSession::new(Instant::now(), config, &mut rng);
+
+    let mode = match &setup.treatment.route {
+        Route::Echo => Mode::Echo,
+        Route::Play { prompt } => match load_prompt(prompt) {
+            Some(prompt) => Mode::Play {
+                frames: prompt,
+                then: AfterPlay::Done,
+            },
+            None => {
+                warn!(%prompt, "prompt cannot be loaded: 500");
+                send(CallCommand::Reject { status: 500 }).await;
+                return wait_end(&mut setup.events).await;
+            }
+        },
+    };
+
+    if setup.treatment.ring_secs > 0 {
+        send(CallCommand::Ringing).await;
+        let ring = tokio::time::sleep(Duration::from_secs(setup.treatment.ring_secs));
+        tokio::pin!(ring);
+        loop {
+            tokio::select! {
+                _ = &mut ring => break,
+                ev = setup.events.recv() => match ev {
+                    Some(CallEvent::Ended { reason }) => {
+                        info!(?reason, "call ended while ringing");
+                        return;
+                    }
+                    None => return,
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+    send(CallCommand::Answer {
+        sdp: Bytes::from(answer.sdp.to_string()),
+    })
+    .await;
+    info!(
+        codec = ?audio.codec,
+        remote_rtp = %Redact(audio.remote),
+        local_rtp = local_port,
+        "call answered"
+    );
+    // Media starts at once for an echo; a prompt waits for the ACK so the caller hears it
+    // from the start.
+    let mut pending_mode = Some(mode);
+    if matches!(pending_mode, Some(Mode::Echo)) {
+        if let Some(m) = pending_mode.take() {
+            session.set_mode(Instant::now(), m);
+        }
+    }
+
+    let mut buf = vec![0u8; 2048];
+    let mut hung_up = false;
+    loop {
+        let deadline = session
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok((n, from)) => {
+                    setup.metrics.rtp_packets_in.inc();
+                    session.handle_packet(Instant::now(), from, &buf[..n]);
+                }
+                Err(e) => debug!(error = %e, "rtp receive error"),
+            },
+            _ = tokio::time::sleep_until(deadline) => session.handle_tick(Instant::now()),
+            ev = setup.events.recv() => match ev {
+                Some(CallEvent::Confirmed) => {
+                    if let Some(m) = pending_mode.take() {
+                        session.set_mode(Instant::now(), m);
+                    }
+                }
+                Some(CallEvent::ReOffer { sdp }) => {
+                    debug!(len = sdp.len(), "re-offer received; media unchanged");
+                }
+                Some(CallEvent::Shutdown) => hung_up = true,
+                Some(CallEvent::Ended { reason }) => {
+                    info!(?reason, stats = ?session.stats(), "call ended");
+                    return;
+                }
+                None => return,
+            },
+        }
+        while let Some(t) = session.poll_transmit() {
+            // A full socket buffer drops the frame, as the network would.
+            if socket.try_send_to(&t.bytes, t.dest).is_ok() {
+                setup.metrics.rtp_packets_out.inc();
+            }
+            session.recycle(t.bytes);
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                MediaEvent::Dtmf { digit, duration_ms } => {
+                    setup.metrics.dtmf_digits.inc();
+                    info!(%digit, duration_ms, "dtmf");
+                }
+                MediaEvent::PlaybackDone => {
+                    info!("prompt played: hanging up");
+                    if !hung_up {
+                        hung_up = true;
+                        send(CallCommand::Hangup).await;
+                    }
+                }
+                MediaEvent::RtpTimeout => {
+                    info!("no RTP: hanging up");
+                    if !hung_up {
+                        hung_up = true;
+                        send(CallCommand::Hangup).await;
+                    }
+                }
+                MediaEvent::RemoteLatched { addr } => {
+                    debug!(addr = %Redact(addr), "rtp latched");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn wait_end(events: &mut mpsc::Receiver<CallEvent>) {
+    while let Some(ev) = events.recv().await {
+        if let CallEvent::Ended { .. } = ev {
+            return;
+        }
+    }
+}
+
+fn load_prompt(name: &str) -> Option<Prompt> {
+    let (_, bytes) = EMBEDDED_PROMPTS.iter().find(|(n, _)| *n == name)?;
+    Prompt::from_wav(Cursor::new(*bytes)).ok()
+}

@@ -1,0 +1,366 @@
+//! `hotline serve`: binds the listeners, runs the signalling core and shuts down gracefully.
+//!
+//! The signalling core is one task that owns the sans-IO [`UserAgent`] (and through it the
+//! transaction layer). Transport tasks feed it parsed messages; each call runs in its own
+//! task ([`crate::call`]) that owns the call's media and talks to the core by channels.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use hotline_sip::message::{Message, Method};
+use hotline_sip::transaction::{Peer, Timers, Transmit, Transport};
+use hotline_sip::ua::{CallId, LocalIdentity, UaEvent, UserAgent};
+
+use crate::call::{self, CallCommand, CallEvent, CallSetup, RtpPorts};
+use crate::config::Config;
+use crate::http::{self, HttpState};
+use crate::logging::Redact;
+use crate::metrics::{Direction, Metrics};
+use crate::transport::{self, Inbound, Limits};
+
+/// How long shutdown waits for BYEs to complete before leaving.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Run the engine until Ctrl-C or SIGTERM.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    let metrics = Metrics::new();
+    let udp = Arc::new(
+        UdpSocket::bind(cfg.sip_listen)
+            .await
+            .with_context(|| format!("cannot bind SIP UDP {}", cfg.sip_listen))?,
+    );
+    // A large receive buffer absorbs call bursts (best effort: the kernel may cap it).
+    let tcp = TcpListener::bind(cfg.sip_listen)
+        .await
+        .with_context(|| format!("cannot bind SIP TCP {}", cfg.sip_listen))?;
+    let http_listener = TcpListener::bind(cfg.http_listen)
+        .await
+        .with_context(|| format!("cannot bind HTTP {}", cfg.http_listen))?;
+    let sip_addr = udp.local_addr()?;
+    info!(
+        sip = %sip_addr,
+        http = %http_listener.local_addr()?,
+        data = %cfg.data_dir.display(),
+        "hotline {} listening (SIP on UDP and TCP)",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let limits = Limits {
+        max_message_bytes: cfg.max_message_bytes,
+        max_tcp_connections: cfg.max_tcp_connections,
+        partial_message_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(3600),
+    };
+    let (in_tx, in_rx) = mpsc::channel::<Inbound>(8192);
+    tokio::spawn(transport::run_udp(
+        udp.clone(),
+        in_tx.clone(),
+        metrics.clone(),
+        limits,
+        shutdown_rx.clone(),
+    ));
+    tokio::spawn(transport::run_tcp(
+        tcp,
+        in_tx.clone(),
+        metrics.clone(),
+        limits,
+        shutdown_rx.clone(),
+    ));
+    let http_state = HttpState {
+        metrics: metrics.clone(),
+    };
+    let mut http_stop = shutdown_rx.clone();
+    let http_task = tokio::spawn(http::serve(http_listener, http_state, async move {
+        let _ = http_stop.changed().await;
+    }));
+    drop(in_tx);
+
+    let host = if sip_addr.ip().is_unspecified() {
+        cfg.media_address.to_string()
+    } else {
+        sip_addr.ip().to_string()
+    };
+    let core = Core::new(cfg, metrics, udp, host, sip_addr.port());
+    let signal = shutdown_signal();
+    core.run(in_rx, signal).await;
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
+    info!("hotline stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// The signalling core's driver state.
+struct Core {
+    cfg: Arc<Config>,
+    metrics: Metrics,
+    ua: UserAgent,
+    udp: Arc<UdpSocket>,
+    tcp_writers: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    calls: HashMap<CallId, mpsc::Sender<CallEvent>>,
+    commands_tx: mpsc::Sender<(CallId, CallCommand)>,
+    commands_rx: mpsc::Receiver<(CallId, CallCommand)>,
+    ports: Arc<RtpPorts>,
+}
+
+impl Core {
+    fn new(cfg: Config, metrics: Metrics, udp: Arc<UdpSocket>, host: String, port: u16) -> Core {
+        let local = LocalIdentity {
+            host,
+            port,
+            product: format!("hotline/{}", env!("CARGO_PKG_VERSION")),
+        };
+        // Tags, branches and CSeqs need only be unpredictable per run, not cryptographic.
+        let rng = StdRng::from_os_rng();
+        let ua = UserAgent::new(local, Timers::default(), rng);
+        let (commands_tx, commands_rx) = mpsc::channel(4096);
+        let ports = Arc::new(RtpPorts::new(cfg.rtp_ports));
+        Core {
+            cfg: Arc::new(cfg),
+            metrics,
+            ua,
+            udp,
+            tcp_writers: HashMap::new(),
+            calls: HashMap::new(),
+            commands_tx,
+            commands_rx,
+            ports,
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        signal: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(signal);
+        let mut stopping: Option<tokio::time::Instant> = None;
+        loop {
+            let deadline = self
+                .ua
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            let grace_end = stopping.unwrap_or_else(|| deadline + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                item = inbound.recv() => match item {
+                    Some(item) => {
+                        self.on_inbound(item);
+                        // Take whatever else is already queued before draining outputs.
+                        for _ in 0..64 {
+                            match inbound.try_recv() {
+                                Ok(item) => self.on_inbound(item),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                Some((call, command)) = self.commands_rx.recv() => self.on_command(call, command),
+                _ = tokio::time::sleep_until(deadline) => self.ua.handle_timeout(Instant::now()),
+                _ = &mut signal, if stopping.is_none() => {
+                    info!(calls = self.ua.call_count(), "shutting down: ending calls in progress");
+                    stopping = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                    let now = Instant::now();
+                    for call in self.ua.calls() {
+                        let _ = self.ua.hangup(now, call);
+                    }
+                    for tx in self.calls.values() {
+                        let _ = tx.try_send(CallEvent::Shutdown);
+                    }
+                },
+                _ = tokio::time::sleep_until(grace_end), if stopping.is_some() => {
+                    warn!(calls = self.ua.call_count(), "shutdown grace period over");
+                    break;
+                }
+            }
+            self.drain().await;
+            if stopping.is_some() && self.ua.call_count() == 0 {
+                break;
+            }
+        }
+    }
+
+    fn on_inbound(&mut self, item: Inbound) {
+        let now = Instant::now();
+        match item {
+            Inbound::Message { peer, message } => {
+                self.count(Direction::In, &message);
+                self.ua.handle_incoming(now, peer, message);
+            }
+            Inbound::Malformed { peer, error } => {
+                debug!(peer = %Redact(peer.addr), %error, "malformed SIP message");
+                self.ua.handle_malformed(now, peer, &error);
+            }
+            Inbound::TcpOpened { addr, writer } => {
+                self.tcp_writers.insert(addr, writer);
+            }
+            Inbound::TcpClosed { addr } => {
+                self.tcp_writers.remove(&addr);
+            }
+        }
+    }
+
+    fn on_command(&mut self, call: CallId, command: CallCommand) {
+        let now = Instant::now();
+        let result = match command {
+            CallCommand::Answer { sdp } => self.ua.answer(now, call, sdp),
+            CallCommand::Reject { status } => self.ua.reject(now, call, status),
+            CallCommand::Ringing => self.ua.provisional(now, call, 180),
+            CallCommand::Hangup => self.ua.hangup(now, call),
+        };
+        if let Err(e) = result {
+            debug!(%call, error = %e, "call command not applied");
+        }
+    }
+
+    fn count(&self, direction: Direction, message: &Message) {
+        match message {
+            Message::Request(r) => self.metrics.sip(direction, r.method.as_str(), None),
+            Message::Response(r) => {
+                let method = r
+                    .headers
+                    .cseq()
+                    .map(|c| c.method)
+                    .unwrap_or(Method::Extension(String::new()));
+                self.metrics.sip(direction, method.as_str(), Some(r.status));
+            }
+        }
+    }
+
+    async fn drain(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.ua.poll_transmit() {
+                progressed = true;
+                self.transmit(t);
+            }
+            while let Some(event) = self.ua.poll_event() {
+                progressed = true;
+                self.on_event(event);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn transmit(&mut self, t: Transmit) {
+        self.count(Direction::Out, &t.message);
+        let bytes = t.message.to_bytes();
+        match t.peer.transport {
+            Transport::Udp | Transport::Tls | Transport::Ws | Transport::Wss => {
+                // UDP send only fails when the socket buffer is full; SIP retransmits.
+                if let Err(e) = self.udp.try_send_to(&bytes, t.peer.addr) {
+                    debug!(peer = %Redact(t.peer.addr), error = %e, "udp send failed");
+                }
+            }
+            Transport::Tcp => match self.tcp_writers.get(&t.peer.addr) {
+                Some(w) => {
+                    if w.try_send(Bytes::from(bytes)).is_err() {
+                        debug!(peer = %Redact(t.peer.addr), "tcp writer full or closed");
+                    }
+                }
+                None => debug!(peer = %Redact(t.peer.addr), "no tcp connection to peer"),
+            },
+        }
+    }
+
+    fn on_event(&mut self, event: UaEvent) {
+        match event {
+            UaEvent::IncomingCall {
+                call,
+                request,
+                peer,
+            } => self.on_incoming_call(call, *request, peer),
+            UaEvent::Confirmed { call } => {
+                if let Some(tx) = self.calls.get(&call) {
+                    let _ = tx.try_send(CallEvent::Confirmed);
+                }
+            }
+            UaEvent::ReOffer { call, sdp } => {
+                if let Some(tx) = self.calls.get(&call) {
+                    let _ = tx.try_send(CallEvent::ReOffer { sdp });
+                }
+            }
+            UaEvent::Ended { call, reason } => {
+                if let Some(tx) = self.calls.remove(&call) {
+                    let _ = tx.try_send(CallEvent::Ended { reason });
+                }
+            }
+        }
+    }
+
+    fn on_incoming_call(&mut self, call: CallId, request: hotline_sip::message::Request, peer: Peer) {
+        let now = Instant::now();
+        let number = request
+            .uri
+            .user_unescaped()
+            .unwrap_or_default();
+        let Some(treatment) = self.cfg.numbers.get(&number).cloned() else {
+            info!(%call, number = %Redact(&number), "no route for number: 404");
+            let _ = self.ua.reject(now, call, 404);
+            return;
+        };
+        let sip_call_id = request.headers.call_id().unwrap_or_default().to_owned();
+        let span = info_span!("call", call_id = %sip_call_id, direction = "inbound", %call);
+        let (tx, rx) = mpsc::channel(16);
+        self.calls.insert(call, tx);
+        self.metrics.calls_total.inc();
+        let setup = CallSetup {
+            call,
+            treatment,
+            number,
+            caller: request
+                .headers
+                .from()
+                .map(|f| f.uri.to_string())
+                .unwrap_or_default(),
+            offer: request.body.clone(),
+            peer_addr: peer.addr,
+            cfg: self.cfg.clone(),
+            ports: self.ports.clone(),
+            metrics: self.metrics.clone(),
+            commands: self.commands_tx.clone(),
+            events: rx,
+        };
+        tokio::spawn(call::run(setup).instrument(span));
+    }
+}
+
