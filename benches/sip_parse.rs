@@ -20,7 +20,7 @@ Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n\
 Supported: timer, replaces\r\n\
 User-Agent: hotline-bench/0.1\r\n\
 Content-Type: application/sdp\r\n\
-Content-Length: 226\r\n\
+Content-Length: 224\r\n\
 \r\n\
 v=0\r\n\
 o=alice 2890844526 2890844526 IN IP4 pc33.atlanta.example.com\r\n\

@@ -66,6 +66,10 @@ impl Metrics {
         let dtmf_digits = Counter::default();
         let rtp_packets_in = Counter::default();
         let rtp_packets_out = Counter::default();
+        // Known series start at zero, so dashboards and alerts see them before the first event.
+        for transport in ["udp", "tcp"] {
+            sip_parse_errors.get_or_create(&TransportLabels { transport });
+        }
         registry.register("calls_active", "Calls in progress", calls_active.clone());
         registry.register("calls", "Calls accepted since start", calls_total.clone());
         registry.register(

@@ -10,6 +10,25 @@
 //! views ([`Via`], [`NameAddr`], [`CSeq`], …) are parsed on demand from those values, so one
 //! malformed optional header never sinks the whole message; [`Request::validate`] decides
 //! what a user agent must answer for a malformed *required* header.
+//!
+//! Where each RFC 4475 refusal lives:
+//! - [`parse`] fails (with the status to answer and the recovered headers, see
+//!   [`ParseError::response`]) on what no layer can use: a start line that is not exactly
+//!   `METHOD SP URI SP SIP/2.0` (extra or trailing SP, `<>` or LWS or `?headers` in the
+//!   Request-URI), another SIP version (505), a bad status code, a header line without a
+//!   colon, a missing empty line, a Content-Length that is not a number or exceeds the bytes
+//!   present, and a Via or CSeq that cannot be read (transactions are matched on them).
+//!   Responses that fail are dropped (`status == None`).
+//! - [`Request::validate`] refuses, in RFC 3261 §8.2 order: missing or repeated mandatory
+//!   headers and conflicting Content-Length (400), malformed From/To/Call-ID/Max-Forwards/
+//!   Contact, CSeq method mismatch, non-GMT Date (400), unsupported Request-URI scheme (416),
+//!   unknown Require tags (420 + Unsupported), unaccepted body type or encoding (415 +
+//!   Accept), and an INVITE whose Accept excludes every type we can answer with (406).
+//!
+//! Writing ([`Request::write_to`], [`Response::write_to`]) puts headers in order under
+//! their canonical long names and one Content-Length equal to the body length, so that
+//! `parse(write(m)) == m` for every `m` that `parse` returns (the parser stores exactly that
+//! one Content-Length, unless the wire had several, which validation refuses).
 
 mod grammar;
 mod headers;

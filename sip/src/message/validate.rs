@@ -73,7 +73,8 @@ fn media_matches(range: &str, ty: &str) -> bool {
 
 impl Request {
     /// Check the request as a UAS must before processing it (RFC 3261 §8.2). Unknown
-    /// methods are not refused here: 405/501 is the UA core's decision.
+    /// methods are not refused here: 405/501 is the UA core's decision. An ACK is never
+    /// answered: the caller drops one that fails.
     pub fn validate(&self, caps: &Capabilities) -> Result<(), Rejection> {
         let h = &self.headers;
 
