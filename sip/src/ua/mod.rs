@@ -22,7 +22,7 @@ pub use dialog::DialogId;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use rand::Rng;
@@ -32,7 +32,8 @@ use crate::message::{
     Capabilities, HeaderName, Message, Method, NameAddr, ParseError, Request, Response, Uri, Via,
 };
 use crate::transaction::{
-    MAGIC_COOKIE, Peer, Timers, TransactionEvent, TransactionLayer, Transmit, TxKey,
+    MAGIC_COOKIE, Peer, Timers, TransactionEvent, TransactionLayer, Transmit, TwoXxAction,
+    TwoXxRetransmit, TxKey,
 };
 
 /// A call's handle: cheap to copy, meaningless once the call has ended.
@@ -110,9 +111,7 @@ enum Phase {
     /// 2xx sent, waiting for the ACK.
     Answered {
         response: Box<Response>,
-        interval: Duration,
-        next: Instant,
-        give_up: Instant,
+        retransmit: TwoXxRetransmit,
     },
     /// ACK received.
     Confirmed,
@@ -289,18 +288,16 @@ impl UserAgent {
         let reliable = self.calls[&call].peer.transport.reliable();
         let _ = self.tx.send_response(now, &invite, response.clone());
         self.by_tx.remove(&invite);
-        let t1 = self.timers.t1;
-        let give_up = now + t1 * 64;
-        let next = if reliable { give_up } else { now + t1 };
+        let retransmit = TwoXxRetransmit::new(now, &self.timers, reliable);
+        if let Some(next) = retransmit.poll_timeout() {
+            self.retransmits.push(Reverse((next, call)));
+        }
         if let Some(c) = self.calls.get_mut(&call) {
             c.phase = Phase::Answered {
                 response: Box::new(response),
-                interval: t1,
-                next,
-                give_up,
+                retransmit,
             };
         }
-        self.retransmits.push(Reverse((next, call)));
         self.pump(now);
         Ok(())
     }
@@ -389,36 +386,37 @@ impl UserAgent {
         };
         let Phase::Answered {
             response,
-            interval,
-            next,
-            give_up,
+            retransmit,
         } = &mut c.phase
         else {
             return;
         };
-        if *next != due {
+        if retransmit.poll_timeout() != Some(due) {
             return; // a stale heap entry
         }
-        if now >= *give_up {
-            // §13.3.1.4: no ACK within 64·T1 — end the dialog with BYE.
-            c.end_reported = true;
-            self.events.push_back(UaEvent::Ended {
-                call,
-                reason: EndReason::AckTimeout,
-            });
-            self.send_bye(now, call);
-            return;
+        match retransmit.handle_timeout(now) {
+            Some(TwoXxAction::Retransmit) => {
+                self.transmits.push_back(Transmit {
+                    peer: c.peer,
+                    message: Message::Response((**response).clone()),
+                    key: None,
+                });
+            }
+            Some(TwoXxAction::GiveUp) => {
+                // §13.3.1.4: no ACK within 64·T1 — end the dialog with BYE.
+                c.end_reported = true;
+                self.events.push_back(UaEvent::Ended {
+                    call,
+                    reason: EndReason::AckTimeout,
+                });
+                self.send_bye(now, call);
+                return;
+            }
+            None => {}
         }
-        if !c.peer.transport.reliable() {
-            self.transmits.push_back(Transmit {
-                peer: c.peer,
-                message: Message::Response((**response).clone()),
-                key: None,
-            });
+        if let Some(next) = retransmit.poll_timeout() {
+            self.retransmits.push(Reverse((next, call)));
         }
-        *interval = (*interval * 2).min(self.timers.t2);
-        *next = (now + *interval).min(*give_up);
-        self.retransmits.push(Reverse((*next, call)));
     }
 
     /// Forget a call and tell the controller (once).
