@@ -1,6 +1,5 @@
-//! Parse + serialize of a typical INVITE with SDP. The same bench lives in
-//! `sip/benches/parse.rs` (runnable with `cargo bench -p hotline-sip`); this copy keeps the
-//! root package's registered `sip_parse` bench target.
+//! Parse + serialize of a typical INVITE with SDP (target: at least 200k messages/s on one
+//! core). Run: `cargo bench --bench sip_parse`.
 
 use std::hint::black_box;
 

@@ -29,7 +29,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -191,12 +195,18 @@ impl Config {
             None => IpAddr::from([127, 0, 0, 1]),
             Some(s) => match s.value.parse::<IpAddr>() {
                 Ok(a) if a.is_unspecified() => {
-                    v.error(s, "media.address must be an address peers can reach, not 0.0.0.0 or ::");
+                    v.error(
+                        s,
+                        "media.address must be an address peers can reach, not 0.0.0.0 or ::",
+                    );
                     IpAddr::from([127, 0, 0, 1])
                 }
                 Ok(a) => a,
                 Err(_) => {
-                    v.error(s, format!("media.address: `{}` is not an IP address", s.value));
+                    v.error(
+                        s,
+                        format!("media.address: `{}` is not an IP address", s.value),
+                    );
                     IpAddr::from([127, 0, 0, 1])
                 }
             },
@@ -231,11 +241,17 @@ impl Config {
             let route = match (raw.action, raw.prompt) {
                 (RawAction::Echo, None) => Route::Echo,
                 (RawAction::Echo, Some(_)) => {
-                    v.error_at(&at, format!("numbers.{number}: `prompt` needs `action: play`"));
+                    v.error_at(
+                        &at,
+                        format!("numbers.{number}: `prompt` needs `action: play`"),
+                    );
                     Route::Echo
                 }
                 (RawAction::Play, None) => {
-                    v.error_at(&at, format!("numbers.{number}: `action: play` needs a `prompt`"));
+                    v.error_at(
+                        &at,
+                        format!("numbers.{number}: `action: play` needs a `prompt`"),
+                    );
                     Route::Echo
                 }
                 (RawAction::Play, Some(prompt)) => {
@@ -257,7 +273,10 @@ impl Config {
             };
             let ring_secs = raw.ring_secs.unwrap_or(0);
             if ring_secs > 300 {
-                v.error_at(&at, format!("numbers.{number}: ring_secs {ring_secs} is over 300"));
+                v.error_at(
+                    &at,
+                    format!("numbers.{number}: ring_secs {ring_secs} is over 300"),
+                );
             }
             numbers.insert(number, Number { route, ring_secs });
         }
@@ -311,7 +330,10 @@ impl Validator<'_> {
             Err(_) => {
                 self.error(
                     s,
-                    format!("{key}: `{}` is not an ADDRESS:PORT like 127.0.0.1:5060", s.value),
+                    format!(
+                        "{key}: `{}` is not an ADDRESS:PORT like 127.0.0.1:5060",
+                        s.value
+                    ),
                 );
                 None
             }
@@ -381,7 +403,10 @@ mod tests {
         let lines: Vec<String> = e.0.iter().map(ToString::to_string).collect();
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines[0].starts_with("y.yaml:2:11: sip.listen"), "{lines:?}");
-        assert!(lines[1].starts_with("y.yaml:4:11: http.listen"), "{lines:?}");
+        assert!(
+            lines[1].starts_with("y.yaml:4:11: http.listen"),
+            "{lines:?}"
+        );
         assert!(lines[2].contains("unknown prompt `nope`"), "{lines:?}");
     }
 

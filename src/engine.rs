@@ -327,12 +327,14 @@ impl Core {
         }
     }
 
-    fn on_incoming_call(&mut self, call: CallId, request: hotline_sip::message::Request, peer: Peer) {
+    fn on_incoming_call(
+        &mut self,
+        call: CallId,
+        request: hotline_sip::message::Request,
+        peer: Peer,
+    ) {
         let now = Instant::now();
-        let number = request
-            .uri
-            .user_unescaped()
-            .unwrap_or_default();
+        let number = request.uri.user_unescaped().unwrap_or_default();
         let Some(treatment) = self.cfg.numbers.get(&number).cloned() else {
             info!(%call, number = %Redact(&number), "no route for number: 404");
             let _ = self.ua.reject(now, call, 404);
@@ -363,4 +365,3 @@ impl Core {
         tokio::spawn(call::run(setup).instrument(span));
     }
 }
-

@@ -68,7 +68,9 @@ impl Metrics {
         let rtp_packets_out = Counter::default();
         // Known series start at zero, so dashboards and alerts see them before the first event.
         for transport in ["udp", "tcp"] {
-            sip_parse_errors.get_or_create(&TransportLabels { transport });
+            let _ = sip_parse_errors
+                .get_or_create(&TransportLabels { transport })
+                .get();
         }
         registry.register("calls_active", "Calls in progress", calls_active.clone());
         registry.register("calls", "Calls accepted since start", calls_total.clone());
@@ -98,7 +100,11 @@ impl Metrics {
             "RTP packets received",
             rtp_packets_in.clone(),
         );
-        registry.register("rtp_packets_sent", "RTP packets sent", rtp_packets_out.clone());
+        registry.register(
+            "rtp_packets_sent",
+            "RTP packets sent",
+            rtp_packets_out.clone(),
+        );
         Metrics {
             calls_active,
             calls_total,
@@ -138,8 +144,20 @@ impl Metrics {
 /// cannot grow the metric families without bound.
 fn bounded_method(method: &str) -> &str {
     const KNOWN: &[&str] = &[
-        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
-        "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
     ];
     if KNOWN.contains(&method) {
         method

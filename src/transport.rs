@@ -23,10 +23,21 @@ use crate::metrics::{Metrics, TransportLabels};
 /// What the transports hand to the signalling core.
 #[derive(Debug)]
 pub enum Inbound {
-    Message { peer: Peer, message: Message },
-    Malformed { peer: Peer, error: ParseError },
-    TcpOpened { addr: SocketAddr, writer: mpsc::Sender<Bytes> },
-    TcpClosed { addr: SocketAddr },
+    Message {
+        peer: Peer,
+        message: Message,
+    },
+    Malformed {
+        peer: Peer,
+        error: ParseError,
+    },
+    TcpOpened {
+        addr: SocketAddr,
+        writer: mpsc::Sender<Bytes>,
+    },
+    TcpClosed {
+        addr: SocketAddr,
+    },
 }
 
 /// Limits that protect the engine from oversized messages and connection floods.
@@ -63,7 +74,10 @@ pub async fn run_udp(
         };
         let data = &buf[..len];
         // RFC 5626 keep-alives (CRLF) and stray whitespace are not messages.
-        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
+        if data
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0))
+        {
             continue;
         }
         let peer = Peer {
@@ -129,7 +143,15 @@ pub async fn run_tcp(
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             metrics.tcp_connections_active.inc();
-            connection(stream, addr, inbound.clone(), metrics.clone(), limits, shutdown).await;
+            connection(
+                stream,
+                addr,
+                inbound.clone(),
+                metrics.clone(),
+                limits,
+                shutdown,
+            )
+            .await;
             metrics.tcp_connections_active.dec();
             let _ = inbound.send(Inbound::TcpClosed { addr }).await;
             drop(permit);

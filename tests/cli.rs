@@ -16,7 +16,10 @@ fn version_prints_the_crate_version() {
     let out = hotline(&["--version"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.trim(), format!("hotline {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text.trim(),
+        format!("hotline {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -36,7 +39,11 @@ fn check_reports_file_line_column_and_exits_1() {
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, common::TEST_CONFIG).unwrap();
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "sip:\n  listen: 127.0.0.1:5060\nhttp:\n  listen: not-an-address\n").unwrap();
+    std::fs::write(
+        &bad,
+        "sip:\n  listen: 127.0.0.1:5060\nhttp:\n  listen: not-an-address\n",
+    )
+    .unwrap();
     let broken = dir.path().join("broken.yaml");
     std::fs::write(&broken, "numbers:\n  echo: [unclosed\n").unwrap();
     let out = hotline(&[

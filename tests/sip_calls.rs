@@ -47,7 +47,9 @@ fn call_to_echo_with_bye_from_caller_udp_and_tcp() {
     let engine = Engine::start();
     let out = engine.sipp(&["-sn", "uac", "-s", "echo", "-m", "1", "-d", "1000"]);
     assert_sipp_ok(&out, "UDP call", &engine);
-    let out = engine.sipp(&["-sn", "uac", "-s", "echo", "-m", "2", "-d", "500", "-t", "t1"]);
+    let out = engine.sipp(&[
+        "-sn", "uac", "-s", "echo", "-m", "2", "-d", "500", "-t", "t1",
+    ]);
     assert_sipp_ok(&out, "TCP calls", &engine);
     assert_eq!(engine.metric("hotline_calls_total"), 3.0);
     engine.wait_metric("hotline_calls_active", |v| v == 0.0);
@@ -78,7 +80,9 @@ fn cancel_before_answer_gets_487() {
     let out = engine.sipp_scenario("uac_cancel.xml", "slow", &["-m", "1"]);
     assert_sipp_ok(&out, "CANCEL", &engine);
     assert_eq!(
-        engine.metric("hotline_sip_messages_total{direction=\"out\",method=\"INVITE\",status=\"487\"}"),
+        engine.metric(
+            "hotline_sip_messages_total{direction=\"out\",method=\"INVITE\",status=\"487\"}"
+        ),
         1.0
     );
     engine.wait_metric("hotline_calls_active", |v| v == 0.0);
@@ -108,18 +112,37 @@ fn invite_retransmitted_while_ringing_gets_the_last_provisional_again() {
     assert_eq!(first.status, 100);
     let ringing = client.recv_response(false).expect("180");
     assert_eq!(ringing.status, 180);
-    let tag = ringing.headers.to().and_then(|t| t.tag().map(str::to_owned));
+    let tag = ringing
+        .headers
+        .to()
+        .and_then(|t| t.tag().map(str::to_owned));
     assert!(tag.is_some(), "180 carries the dialog's To tag");
     // The same INVITE again (our 180 "was lost"): the 180 comes back, nothing new starts.
     client.send(inv.as_bytes());
     let again = client.recv_response(false).expect("resent 180");
     assert_eq!(again.status, 180);
-    assert_eq!(again.headers.to().and_then(|t| t.tag().map(str::to_owned)), tag);
+    assert_eq!(
+        again.headers.to().and_then(|t| t.tag().map(str::to_owned)),
+        tag
+    );
     let ok = client.recv_response(true).expect("200 after ringing");
     assert_eq!(ok.status, 200);
-    assert_eq!(ok.headers.to().and_then(|t| t.tag().map(str::to_owned)), tag);
-    let to = ok.headers.get(&hotline_sip::message::HeaderName::To).unwrap().to_owned();
-    let contact = ok.headers.contacts().first().expect("Contact").uri.to_string();
+    assert_eq!(
+        ok.headers.to().and_then(|t| t.tag().map(str::to_owned)),
+        tag
+    );
+    let to = ok
+        .headers
+        .get(&hotline_sip::message::HeaderName::To)
+        .unwrap()
+        .to_owned();
+    let contact = ok
+        .headers
+        .contacts()
+        .first()
+        .expect("Contact")
+        .uri
+        .to_string();
     let in_dialog = |method: &str, cseq: u32, branch: &str| {
         format!(
             "{method} {contact} SIP/2.0\r\n\
@@ -137,7 +160,10 @@ fn invite_retransmitted_while_ringing_gets_the_last_provisional_again() {
     // Late 200 retransmissions may still be in flight; the BYE's 200 has CSeq BYE.
     let bye_ok = loop {
         let r = client.recv_response(true).expect("200 for BYE");
-        if r.headers.cseq().is_some_and(|c| c.method == hotline_sip::message::Method::Bye) {
+        if r.headers
+            .cseq()
+            .is_some_and(|c| c.method == hotline_sip::message::Method::Bye)
+        {
             break r;
         }
     };
@@ -291,7 +317,9 @@ fn tcp_limits_bound_oversized_messages_and_connection_floods() {
     engine.wait_metric("hotline_sip_tcp_connections_active", |v| v == 0.0);
     assert!(engine.alive());
     // TCP works again once the flood is gone.
-    let out = engine.sipp(&["-sn", "uac", "-s", "echo", "-m", "1", "-d", "200", "-t", "t1"]);
+    let out = engine.sipp(&[
+        "-sn", "uac", "-s", "echo", "-m", "1", "-d", "200", "-t", "t1",
+    ]);
     assert_sipp_ok(&out, "TCP call after flood", &engine);
 }
 

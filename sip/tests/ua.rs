@@ -143,9 +143,14 @@ const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.1
 fn answered(h: &mut Harness) -> (CallId, String) {
     h.receive(&request("INVITE", "inv1", 1, None, SDP));
     let call = h.incoming_call();
-    h.ua.answer(h.now, call, Bytes::from_static(b"v=0\r\n")).unwrap();
+    h.ua.answer(h.now, call, Bytes::from_static(b"v=0\r\n"))
+        .unwrap();
     h.drain();
-    let ok = h.responses().into_iter().find(|r| r.status == 200).expect("200");
+    let ok = h
+        .responses()
+        .into_iter()
+        .find(|r| r.status == 200)
+        .expect("200");
     let tag = ok.headers.to().unwrap().tag().expect("To tag").to_owned();
     assert!(ok.headers.get(&HeaderName::Contact).is_some());
     assert_eq!(ok.headers.content_type(), Some("application/sdp"));
@@ -158,7 +163,12 @@ fn options_gets_200_with_allow_and_accept() {
     h.receive(&request("OPTIONS", "o1", 1, None, ""));
     let r = h.responses()[0];
     assert_eq!(r.status, 200);
-    assert!(r.headers.get(&HeaderName::Allow).unwrap().contains("INVITE"));
+    assert!(
+        r.headers
+            .get(&HeaderName::Allow)
+            .unwrap()
+            .contains("INVITE")
+    );
     assert_eq!(r.headers.get(&HeaderName::Accept), Some("application/sdp"));
     assert!(r.headers.to().unwrap().tag().is_some());
 }
@@ -192,11 +202,18 @@ fn unacknowledged_2xx_is_retransmitted_then_the_call_is_ended_with_bye() {
         .map(|(t, _)| t.as_secs_f64())
         .collect();
     // §13.3.1.4: T1, doubling up to T2.
-    assert_eq!(times, vec![0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5]);
+    assert_eq!(
+        times,
+        vec![0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5]
+    );
     assert!(h.ended().is_empty());
     h.advance_to(Duration::from_secs(33));
     assert_eq!(h.ended(), vec![EndReason::AckTimeout]);
-    let bye = h.requests().into_iter().find(|r| r.method == Method::Bye).expect("BYE");
+    let bye = h
+        .requests()
+        .into_iter()
+        .find(|r| r.method == Method::Bye)
+        .expect("BYE");
     assert_eq!(bye.headers.from().unwrap().tag(), Some(tag.as_str()));
     assert_eq!(bye.headers.to().unwrap().tag(), Some("alice1"));
     assert_eq!(bye.uri.to_string(), format!("sip:alice@{PHONE}"));
@@ -222,7 +239,12 @@ fn local_hangup_sends_bye_in_the_dialog_and_ends_on_its_200() {
     h.receive(&request("ACK", "ack1", 1, Some(&tag), ""));
     h.ua.hangup(h.now, call).unwrap();
     h.drain();
-    let bye = h.requests().into_iter().find(|r| r.method == Method::Bye).expect("BYE").clone();
+    let bye = h
+        .requests()
+        .into_iter()
+        .find(|r| r.method == Method::Bye)
+        .expect("BYE")
+        .clone();
     assert_eq!(bye.headers.call_id(), Some("call-1@192.0.2.10"));
     assert_eq!(bye.headers.cseq().unwrap().method, Method::Bye);
     assert!(h.ended().is_empty(), "ended only when the BYE completes");
@@ -279,7 +301,11 @@ fn reinvite_is_answered_with_the_current_sdp() {
     let ok = *h.responses().last().unwrap();
     assert_eq!(ok.status, 200);
     assert_eq!(ok.body.as_ref(), b"v=0\r\n");
-    assert!(h.events.iter().any(|e| matches!(e, UaEvent::ReOffer { .. })));
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, UaEvent::ReOffer { .. }))
+    );
 }
 
 #[test]
@@ -300,7 +326,9 @@ fn methods_and_hops() {
     h.receive(&request("NOTAMETHOD", "x1", 1, None, ""));
     h.receive(&request("REGISTER", "x2", 1, None, ""));
     h.receive(&request("INFO", "x3", 1, None, ""));
-    h.receive(&request("INVITE", "x4", 1, None, SDP).replace("Max-Forwards: 70", "Max-Forwards: 0"));
+    h.receive(
+        &request("INVITE", "x4", 1, None, SDP).replace("Max-Forwards: 70", "Max-Forwards: 0"),
+    );
     let statuses = h.statuses();
     assert_eq!(statuses, vec![501, 405, 481, 100, 483]);
 }

@@ -225,12 +225,13 @@ pub async fn run(mut setup: CallSetup) {
     );
     // Media starts at once for an echo; a prompt waits for the ACK so the caller hears it
     // from the start.
-    let mut pending_mode = Some(mode);
-    if matches!(pending_mode, Some(Mode::Echo)) {
-        if let Some(m) = pending_mode.take() {
-            session.set_mode(Instant::now(), m);
+    let mut pending_mode = match mode {
+        Mode::Echo => {
+            session.set_mode(Instant::now(), Mode::Echo);
+            None
         }
-    }
+        other => Some(other),
+    };
 
     let mut buf = vec![0u8; 2048];
     let mut hung_up = false;

@@ -264,7 +264,11 @@ impl Engine {
             .expect("run sipp");
         if !out.status.success() {
             // Show what sipp saw: the error log and final screen.
-            for entry in std::fs::read_dir(trace_dir.path()).into_iter().flatten().flatten() {
+            for entry in std::fs::read_dir(trace_dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
                 eprintln!("--- {}\n{}", entry.path().display(), text);
             }

@@ -458,13 +458,12 @@ impl UserAgent {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if response.status > 100 {
-            if let Some(mut to) = response.headers.to() {
-                if to.tag().is_none() {
-                    to.set_tag(&c.dialog.local_tag);
-                    response.headers.set(HeaderName::To, to.to_string());
-                }
-            }
+        if response.status > 100
+            && let Some(mut to) = response.headers.to()
+            && to.tag().is_none()
+        {
+            to.set_tag(&c.dialog.local_tag);
+            response.headers.set(HeaderName::To, to.to_string());
         }
         if (101..300).contains(&response.status) {
             for rr in c.invite.headers.get_all(&HeaderName::RecordRoute) {
@@ -502,14 +501,13 @@ impl UserAgent {
         extra: &[(HeaderName, String)],
     ) {
         let mut response = Response::to_request(request, status);
-        if status > 100 {
-            if let Some(mut to) = response.headers.to() {
-                if to.tag().is_none() {
-                    let tag = self.random_token();
-                    to.set_tag(&tag);
-                    response.headers.set(HeaderName::To, to.to_string());
-                }
-            }
+        if status > 100
+            && let Some(mut to) = response.headers.to()
+            && to.tag().is_none()
+        {
+            let tag = self.random_token();
+            to.set_tag(&tag);
+            response.headers.set(HeaderName::To, to.to_string());
         }
         for (name, value) in extra {
             response.headers.push(name.clone(), value.clone());
@@ -536,10 +534,10 @@ impl UserAgent {
                     ..
                 } => self.on_cancel(now, key, invite_key, &request),
                 TransactionEvent::Response { key, response } => {
-                    if response.status >= 200 {
-                        if let Some(call) = self.by_tx.get(&key).copied() {
-                            self.end(call, EndReason::LocalBye);
-                        }
+                    if response.status >= 200
+                        && let Some(call) = self.by_tx.get(&key).copied()
+                    {
+                        self.end(call, EndReason::LocalBye);
                     }
                 }
                 TransactionEvent::Timeout { key } | TransactionEvent::TransportError { key } => {
@@ -554,10 +552,10 @@ impl UserAgent {
                 TransactionEvent::Terminated { key } => {
                     // The INVITE server transaction may end before the call does (after 2xx);
                     // the call outlives it.
-                    if let Some(call) = self.by_tx.get(&key).copied() {
-                        if let Some(Phase::Early { .. }) = self.calls.get(&call).map(|c| &c.phase) {
-                            self.end(call, EndReason::Failed);
-                        }
+                    if let Some(call) = self.by_tx.get(&key).copied()
+                        && let Some(Phase::Early { .. }) = self.calls.get(&call).map(|c| &c.phase)
+                    {
+                        self.end(call, EndReason::Failed);
                     }
                 }
                 _ => {}
@@ -633,7 +631,7 @@ impl UserAgent {
         self.next_call += 1;
         let local_cseq: u32 = self.rng.random_range(1..=0x7fff);
         self.by_dialog.insert(dialog.clone(), call);
-        self.by_tx.insert(key.clone(), call);
+        self.by_tx.insert(key, call);
         self.calls.insert(
             call,
             Call {
@@ -744,11 +742,11 @@ impl UserAgent {
         let Some(call) = self.find_dialog(request, &to_tag) else {
             return;
         };
-        if let Some(c) = self.calls.get_mut(&call) {
-            if let Phase::Answered { .. } = c.phase {
-                c.phase = Phase::Confirmed;
-                self.events.push_back(UaEvent::Confirmed { call });
-            }
+        if let Some(c) = self.calls.get_mut(&call)
+            && let Phase::Answered { .. } = c.phase
+        {
+            c.phase = Phase::Confirmed;
+            self.events.push_back(UaEvent::Confirmed { call });
         }
     }
 
