@@ -278,15 +278,34 @@ struct Baresip {
 impl Baresip {
     /// Start baresip on free ports, offering only `codec` (`pcmu` or `pcma`), playing the
     /// tone, and connect to its control socket.
+    ///
+    /// A port from [`free_port`] is only free when checked: other test processes, their
+    /// engines' RTP sockets and outgoing TCP connections can take it before baresip binds it.
+    /// baresip then reports `Address already in use`, and it is started again on new ports.
     fn start(codec: &str) -> Baresip {
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            match Baresip::try_start(codec) {
+                Ok(phone) => return phone,
+                Err(log) if attempt < ATTEMPTS && log.contains("Address already in use") => {
+                    eprintln!("baresip lost a port race (attempt {attempt}), retrying:\n{log}");
+                }
+                Err(log) => panic!("baresip did not start (attempt {attempt}):\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// One start: `Err` with baresip's output when it exits or a module fails to start.
+    fn try_start(codec: &str) -> Result<Baresip, String> {
         let dir = TempDir::new("hotline-baresip");
         let tone = dir.path().join("tone.wav");
         write_tone(&tone);
         let recordings = dir.path().join("recordings");
         std::fs::create_dir(&recordings).expect("recordings dir");
 
-        // baresip's SIP stack listens on UDP and TCP at the port and TLS on the port after
-        // it; free_port keeps that pair for us.
+        // baresip's SIP stack listens on UDP and TCP at the port and on TLS (TCP) at the next
+        // one; free_port checks the first and hands out even ports only.
         let sip = free_port();
         let ctrl_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let config = format!(
@@ -338,21 +357,35 @@ impl Baresip {
             ctrl: Ctrl::default(),
         };
 
+        // Every module is loaded, ctrl_tcp included, once baresip says it is ready; a module
+        // that failed (a port taken) has said so by then. Only then is the control port
+        // known to be baresip's and not another process's.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(stream) = TcpStream::connect_timeout(&ctrl_addr, Duration::from_secs(1)) {
-                phone.ctrl.stream = Some(stream);
-                return phone;
-            }
+            let log = phone.log_text();
             if let Ok(Some(status)) = phone.child.try_wait() {
-                panic!("baresip exited ({status}):\n{}", phone.log_text());
+                return Err(format!("baresip exited ({status}):\n{log}"));
             }
-            assert!(
-                Instant::now() < deadline,
-                "baresip's ctrl_tcp never listened on {ctrl_addr}:\n{}",
-                phone.log_text()
-            );
+            if log.contains("failed to listen") || log.contains("Address already in use") {
+                return Err(log);
+            }
+            if log.contains("baresip is ready.") {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("baresip was not ready after 10 s:\n{log}"));
+            }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        match TcpStream::connect_timeout(&ctrl_addr, Duration::from_secs(5)) {
+            Ok(stream) => {
+                phone.ctrl.stream = Some(stream);
+                Ok(phone)
+            }
+            Err(e) => Err(format!(
+                "connect to ctrl_tcp at {ctrl_addr}: {e}\n{}",
+                phone.log_text()
+            )),
         }
     }
 
