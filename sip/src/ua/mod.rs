@@ -259,28 +259,30 @@ impl UserAgent {
         if !(101..200).contains(&status) {
             return Err(UaError::BadStatus(status));
         }
-        let c = self.calls.get(&call).ok_or(UaError::NoSuchCall(call))?;
-        let Phase::Early { invite } = &c.phase else {
-            return Err(UaError::WrongState(call));
-        };
-        let invite = *invite;
-        let mut response = Response::to_request(&c.invite, status);
-        self.fill_uas_response(call, &mut response);
+        let (invite, response) = self.early_response(call, status)?;
         let _ = self.tx.send_response(now, &invite, response);
         self.pump(now);
         Ok(())
     }
 
-    /// Answer the call with 200 OK carrying `sdp`.
-    pub fn answer(&mut self, now: Instant, call: CallId, sdp: Bytes) -> Result<(), UaError> {
-        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall(call))?;
+    /// The INVITE transaction of a call still in its early phase, and a response to it with
+    /// the dialog's To tag, Contact and Server filled in.
+    fn early_response(&self, call: CallId, status: u16) -> Result<(TxKey, Response), UaError> {
+        let c = self.calls.get(&call).ok_or(UaError::NoSuchCall(call))?;
         let Phase::Early { invite } = &c.phase else {
             return Err(UaError::WrongState(call));
         };
-        let invite = *invite;
-        c.local_sdp = sdp.clone();
-        let mut response = Response::to_request(&c.invite, 200);
+        let mut response = Response::to_request(&c.invite, status);
         self.fill_uas_response(call, &mut response);
+        Ok((*invite, response))
+    }
+
+    /// Answer the call with 200 OK carrying `sdp`.
+    pub fn answer(&mut self, now: Instant, call: CallId, sdp: Bytes) -> Result<(), UaError> {
+        let (invite, mut response) = self.early_response(call, 200)?;
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.local_sdp = sdp.clone();
+        }
         response
             .headers
             .push(HeaderName::ContentType, "application/sdp");
@@ -307,13 +309,7 @@ impl UserAgent {
         if !(300..700).contains(&status) {
             return Err(UaError::BadStatus(status));
         }
-        let c = self.calls.get(&call).ok_or(UaError::NoSuchCall(call))?;
-        let Phase::Early { invite } = &c.phase else {
-            return Err(UaError::WrongState(call));
-        };
-        let invite = *invite;
-        let mut response = Response::to_request(&c.invite, status);
-        self.fill_uas_response(call, &mut response);
+        let (invite, response) = self.early_response(call, status)?;
         let _ = self.tx.send_response(now, &invite, response);
         self.end(call, EndReason::Rejected);
         self.pump(now);
