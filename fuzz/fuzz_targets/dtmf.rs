@@ -46,9 +46,16 @@ fuzz_target!(|data: &[u8]| {
                 assert!(packets[1..].iter().all(|p| !p.marker));
                 let ends = packets.iter().filter(|p| p.event.end).count();
                 assert_eq!(ends, usize::from(DtmfSender::END_REPEATS));
-                assert!(packets.windows(2).all(|w| w[0].event.duration <= w[1].event.duration));
+                assert!(
+                    packets
+                        .windows(2)
+                        .all(|w| w[0].event.duration <= w[1].event.duration)
+                );
                 for p in &packets {
-                    assert_eq!(event_to_digit(p.event.event), Some(digit.to_ascii_uppercase()));
+                    assert_eq!(
+                        event_to_digit(p.event.event),
+                        Some(digit.to_ascii_uppercase())
+                    );
                     assert!(p.event.volume <= 63);
                     assert_eq!(TelephoneEvent::parse(&p.event.to_bytes()), Ok(p.event));
                 }

@@ -63,13 +63,19 @@ impl Checker {
                     assert!(hotline_media::dtmf::digit_to_event(digit).is_some());
                 }
                 MediaEvent::RtpTimeout => {
-                    assert!(self.config.direction.receives(), "timeout while not receiving");
+                    assert!(
+                        self.config.direction.receives(),
+                        "timeout while not receiving"
+                    );
                 }
                 MediaEvent::PlaybackDone => assert!(self.played),
                 _ => {}
             }
         }
-        assert_eq!(session.destination(), self.latched.unwrap_or(self.config.remote));
+        assert_eq!(
+            session.destination(),
+            self.latched.unwrap_or(self.config.remote)
+        );
         assert_eq!(session.stats().dropped_transmit_overflow, 0);
     }
 }

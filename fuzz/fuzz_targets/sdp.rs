@@ -11,8 +11,8 @@
 
 #![no_main]
 
-use hotline_media::sdp::{self, LocalMedia, SessionDescription};
 use hotline_media::Codec;
+use hotline_media::sdp::{self, LocalMedia, SessionDescription};
 use libfuzzer_sys::fuzz_target;
 
 fn locals() -> [LocalMedia; 2] {

@@ -332,3 +332,18 @@ fn methods_and_hops() {
     let statuses = h.statuses();
     assert_eq!(statuses, vec![501, 405, 481, 100, 483]);
 }
+
+#[test]
+fn a_call_nobody_answers_gets_480_after_the_early_timeout() {
+    let mut h = Harness::new();
+    h.receive(&request("INVITE", "inv1", 1, None, SDP));
+    let call = h.incoming_call();
+    h.ua.provisional(h.now, call, 180).unwrap();
+    h.drain();
+    h.advance_to(hotline_sip::ua::EARLY_TIMEOUT - Duration::from_millis(1));
+    assert!(h.ended().is_empty());
+    h.advance_to(hotline_sip::ua::EARLY_TIMEOUT);
+    assert_eq!(h.statuses(), vec![100, 180, 480]);
+    assert_eq!(h.ended(), vec![EndReason::Unanswered]);
+    assert_eq!(h.ua.call_count(), 0);
+}

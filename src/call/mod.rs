@@ -114,10 +114,37 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// Asks the core to hang up if the task stops before the call has ended (a panic in the
+/// controller): no call outlives its controller.
+struct HangupOnDrop {
+    call: CallId,
+    commands: mpsc::Sender<(CallId, CallCommand)>,
+    armed: bool,
+}
+
+impl Drop for HangupOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.commands.try_send((self.call, CallCommand::Hangup));
+        }
+    }
+}
+
 /// Run one call to its end.
-pub async fn run(mut setup: CallSetup) {
+pub async fn run(setup: CallSetup) {
     setup.metrics.calls_active.inc();
     let _active = ActiveGuard(setup.metrics.clone());
+    let mut guard = HangupOnDrop {
+        call: setup.call,
+        commands: setup.commands.clone(),
+        armed: true,
+    };
+    control(setup).await;
+    // `control` returns only once the core has said the call ended.
+    guard.armed = false;
+}
+
+async fn control(mut setup: CallSetup) {
     info!(
         number = %setup.number,
         caller = %Redact(&setup.caller),

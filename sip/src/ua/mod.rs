@@ -61,6 +61,8 @@ pub enum EndReason {
     ByeTimeout,
     /// We rejected the call with a final non-2xx response.
     Rejected,
+    /// Nobody answered or rejected the call within [`EARLY_TIMEOUT`]; we sent 480.
+    Unanswered,
     /// The engine gave up on the call (transport error, shutdown without a dialog).
     Failed,
 }
@@ -106,8 +108,9 @@ pub struct LocalIdentity {
 
 #[derive(Debug)]
 enum Phase {
-    /// INVITE received, no final response yet.
-    Early { invite: TxKey },
+    /// INVITE received, no final response yet. At `expires` the engine gives up with 480,
+    /// so a call whose controller never answers cannot linger (like a proxy's Timer C).
+    Early { invite: TxKey, expires: Instant },
     /// 2xx sent, waiting for the ACK.
     Answered {
         response: Box<Response>,
@@ -148,11 +151,15 @@ pub struct UserAgent {
     by_dialog: HashMap<DialogId, CallId>,
     by_tx: HashMap<TxKey, CallId>,
     next_call: u64,
-    /// 2xx retransmission deadlines; stale entries are skipped (lazy deletion).
-    retransmits: BinaryHeap<Reverse<(Instant, CallId)>>,
+    /// Per-call deadlines (2xx retransmission, early-phase expiry); an entry that no longer
+    /// matches the call's state is skipped (lazy deletion).
+    deadlines: BinaryHeap<Reverse<(Instant, CallId)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UaEvent>,
 }
+
+/// How long a call may stay unanswered before the engine answers 480 on its own.
+pub const EARLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// The methods the engine serves; anything else known gets 405, unknown 501.
 const ALLOWED: &[Method] = &[
@@ -181,7 +188,7 @@ impl UserAgent {
             by_dialog: HashMap::new(),
             by_tx: HashMap::new(),
             next_call: 1,
-            retransmits: BinaryHeap::new(),
+            deadlines: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -224,19 +231,19 @@ impl UserAgent {
     /// Timers are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
-        while let Some(Reverse((at, call))) = self.retransmits.peek().copied() {
+        while let Some(Reverse((at, call))) = self.deadlines.peek().copied() {
             if at > now {
                 break;
             }
-            self.retransmits.pop();
-            self.retransmit_2xx(now, call, at);
+            self.deadlines.pop();
+            self.call_deadline(now, call, at);
         }
         self.pump(now);
     }
 
     /// The next instant [`UserAgent::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let ours = self.retransmits.peek().map(|Reverse((at, _))| *at);
+        let ours = self.deadlines.peek().map(|Reverse((at, _))| *at);
         match (self.tx.poll_timeout(), ours) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -269,7 +276,7 @@ impl UserAgent {
     /// the dialog's To tag, Contact and Server filled in.
     fn early_response(&self, call: CallId, status: u16) -> Result<(TxKey, Response), UaError> {
         let c = self.calls.get(&call).ok_or(UaError::NoSuchCall(call))?;
-        let Phase::Early { invite } = &c.phase else {
+        let Phase::Early { invite, .. } = &c.phase else {
             return Err(UaError::WrongState(call));
         };
         let mut response = Response::to_request(&c.invite, status);
@@ -292,7 +299,7 @@ impl UserAgent {
         self.by_tx.remove(&invite);
         let retransmit = TwoXxRetransmit::new(now, &self.timers, reliable);
         if let Some(next) = retransmit.poll_timeout() {
-            self.retransmits.push(Reverse((next, call)));
+            self.deadlines.push(Reverse((next, call)));
         }
         if let Some(c) = self.calls.get_mut(&call) {
             c.phase = Phase::Answered {
@@ -376,10 +383,19 @@ impl UserAgent {
         }
     }
 
-    fn retransmit_2xx(&mut self, now: Instant, call: CallId, due: Instant) {
+    fn call_deadline(&mut self, now: Instant, call: CallId, due: Instant) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        if let Phase::Early { expires, .. } = c.phase {
+            if expires == due
+                && let Ok((invite, response)) = self.early_response(call, 480)
+            {
+                let _ = self.tx.send_response(now, &invite, response);
+                self.end(call, EndReason::Unanswered);
+            }
+            return;
+        }
         let Phase::Answered {
             response,
             retransmit,
@@ -411,7 +427,7 @@ impl UserAgent {
             None => {}
         }
         if let Some(next) = retransmit.poll_timeout() {
-            self.retransmits.push(Reverse((next, call)));
+            self.deadlines.push(Reverse((next, call)));
         }
     }
 
@@ -422,7 +438,7 @@ impl UserAgent {
         };
         self.by_dialog.remove(&c.dialog);
         match &c.phase {
-            Phase::Early { invite } => {
+            Phase::Early { invite, .. } => {
                 self.by_tx.remove(invite);
             }
             Phase::Terminating { bye } => {
@@ -628,10 +644,14 @@ impl UserAgent {
         let local_cseq: u32 = self.rng.random_range(1..=0x7fff);
         self.by_dialog.insert(dialog.clone(), call);
         self.by_tx.insert(key, call);
+        self.deadlines.push(Reverse((now + EARLY_TIMEOUT, call)));
         self.calls.insert(
             call,
             Call {
-                phase: Phase::Early { invite: key },
+                phase: Phase::Early {
+                    invite: key,
+                    expires: now + EARLY_TIMEOUT,
+                },
                 peer,
                 invite: Box::new(request.clone()),
                 dialog,
@@ -759,7 +779,7 @@ impl UserAgent {
             return;
         };
         self.respond(now, &key, request, 200, &[]);
-        if let Some(Phase::Early { invite }) = self.calls.get(&call).map(|c| &c.phase) {
+        if let Some(Phase::Early { invite, .. }) = self.calls.get(&call).map(|c| &c.phase) {
             let invite = *invite;
             let c = &self.calls[&call];
             let mut response = Response::to_request(&c.invite, 487);
