@@ -1,10 +1,15 @@
 //! SIP message types and their wire codec (RFC 3261 §7, §20, §25).
 //!
-//! We hand-write this parser instead of using `rsip`: rsip has had no release since 2022, and
-//! we need behaviour it does not give — lenient header parsing that keeps a message whose
-//! optional header is malformed, recovery of enough headers from a broken request to answer
-//! it with the right 4xx, exact RFC 4475 torture-set outcomes, and zero panics on hostile
-//! bytes (checked by a fuzz target).
+//! We hand-write this parser instead of using `rsip`. rsip has had no release since 2022, and
+//! measured against the RFC 4475 torture set (rsip 0.4.0, all 51 messages) it rejects 6 of
+//! the 22 valid messages (line folding, LWS before `:`, extension methods such as
+//! `RE%47IST%45R`), accepts 12 of the 21 invalid ones, has no compact header names (`l:`,
+//! `i:`, `v:` …) and does not frame bodies by Content-Length (the second INVITE of `dblreq`
+//! becomes a body). It did not panic. We also need what it does not offer: lenient header
+//! parsing that keeps a message whose optional header is malformed, recovery of enough
+//! headers from a broken request to answer it with the right 4xx, and exact torture-set
+//! outcomes (`sip/tests/torture.rs`), with zero panics on hostile bytes (fuzz target
+//! `fuzz/fuzz_targets/sip_message.rs`).
 //!
 //! Shape: a [`Message`] keeps its headers as an ordered list of (name, unfolded value). Typed
 //! views ([`Via`], [`NameAddr`], [`CSeq`], …) are parsed on demand from those values, so one
