@@ -25,6 +25,7 @@ use crate::call::{self, CallCommand, CallEvent, CallSetup, RtpPorts};
 use crate::config::Config;
 use crate::http::{self, HttpState};
 use crate::logging::Redact;
+use crate::media::MediaWorkers;
 use crate::metrics::{Direction, Metrics};
 use crate::transport::{self, Inbound, Limits};
 
@@ -93,7 +94,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         sip_addr.ip().to_string()
     };
-    let core = Core::new(cfg, metrics, udp, host, sip_addr.port());
+    let media =
+        MediaWorkers::start_default(metrics.clone()).context("cannot start media workers")?;
+    let core = Core::new(cfg, metrics, media, udp, host, sip_addr.port());
     let signal = shutdown_signal();
     core.run(in_rx, signal).await;
     let _ = shutdown_tx.send(true);
@@ -136,10 +139,18 @@ struct Core {
     commands_tx: mpsc::Sender<(CallId, CallCommand)>,
     commands_rx: mpsc::Receiver<(CallId, CallCommand)>,
     ports: Arc<RtpPorts>,
+    media: MediaWorkers,
 }
 
 impl Core {
-    fn new(cfg: Config, metrics: Metrics, udp: Arc<UdpSocket>, host: String, port: u16) -> Core {
+    fn new(
+        cfg: Config,
+        metrics: Metrics,
+        media: MediaWorkers,
+        udp: Arc<UdpSocket>,
+        host: String,
+        port: u16,
+    ) -> Core {
         let local = LocalIdentity {
             host,
             port,
@@ -160,6 +171,7 @@ impl Core {
             commands_tx,
             commands_rx,
             ports,
+            media,
         }
     }
 
@@ -358,6 +370,7 @@ impl Core {
             peer_addr: peer.addr,
             cfg: self.cfg.clone(),
             ports: self.ports.clone(),
+            media: self.media.clone(),
             metrics: self.metrics.clone(),
             commands: self.commands_tx.clone(),
             events: rx,

@@ -17,5 +17,6 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod logging;
+pub mod media;
 pub mod metrics;
 pub mod transport;

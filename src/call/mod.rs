@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -26,6 +26,7 @@ use hotline_sip::ua::{CallId, EndReason};
 
 use crate::config::{Config, EMBEDDED_PROMPTS, Number, Route};
 use crate::logging::Redact;
+use crate::media::{MediaWorkers, SessionHandle};
 use crate::metrics::Metrics;
 
 /// What a call task asks of the signalling core.
@@ -64,6 +65,7 @@ pub struct CallSetup {
     pub peer_addr: SocketAddr,
     pub cfg: Arc<Config>,
     pub ports: Arc<RtpPorts>,
+    pub media: MediaWorkers,
     pub metrics: Metrics,
     pub commands: mpsc::Sender<(CallId, CallCommand)>,
     pub events: mpsc::Receiver<CallEvent>,
@@ -88,7 +90,7 @@ impl RtpPorts {
     }
 
     /// Bind an even port on `ip`, trying each port of the range at most once.
-    pub async fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
+    pub fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
         let mut last = None;
         for _ in 0..self.count {
             let slot = self.cursor.fetch_add(1, Ordering::Relaxed) % self.count;
@@ -96,7 +98,7 @@ impl RtpPorts {
             let Ok(port) = u16::try_from(port) else {
                 continue;
             };
-            match UdpSocket::bind((ip, port)).await {
+            match UdpSocket::bind((ip, port)) {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }
@@ -170,7 +172,7 @@ async fn control(mut setup: CallSetup) {
             return wait_end(&mut setup.events).await;
         }
     };
-    let socket = match setup.ports.bind(setup.cfg.media_address).await {
+    let socket = match setup.ports.bind(setup.cfg.media_address) {
         Ok(s) => s,
         Err(e) => {
             warn!(error = %e, "no RTP port available: 503");
@@ -205,7 +207,7 @@ async fn control(mut setup: CallSetup) {
     let mut config = SessionConfig::new(&audio);
     config.rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs);
     config.initial_rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs * 2);
-    let mut session = RtpSession::new(Instant::now(), config, &mut rng);
+    let session = RtpSession::new(Instant::now(), config, &mut rng);
 
     let mode = match &setup.treatment.route {
         Route::Echo => Mode::Echo,
@@ -252,34 +254,32 @@ async fn control(mut setup: CallSetup) {
     );
     // Media starts at once for an echo; a prompt waits for the ACK so the caller hears it
     // from the start.
-    let mut pending_mode = match mode {
-        Mode::Echo => {
-            session.set_mode(Instant::now(), Mode::Echo);
-            None
-        }
-        other => Some(other),
-    };
+    let mut pending_mode = Some(mode);
 
-    let mut buf = vec![0u8; 2048];
+    let (media_tx, mut media_rx) = mpsc::channel(32);
+    let handle = match setup.media.add(socket, session, media_tx) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(error = %e, "media worker unavailable: hanging up");
+            send(CallCommand::Hangup).await;
+            return wait_end(&mut setup.events).await;
+        }
+    };
+    let _media = RemoveOnDrop {
+        media: setup.media.clone(),
+        handle,
+    };
+    if let Some(Mode::Echo) = pending_mode {
+        setup.media.set_mode(handle, Mode::Echo);
+        pending_mode = None;
+    }
     let mut hung_up = false;
     loop {
-        let deadline = session
-            .poll_timeout()
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => {
-                    setup.metrics.rtp_packets_in.inc();
-                    session.handle_packet(Instant::now(), from, &buf[..n]);
-                }
-                Err(e) => debug!(error = %e, "rtp receive error"),
-            },
-            _ = tokio::time::sleep_until(deadline) => session.handle_tick(Instant::now()),
             ev = setup.events.recv() => match ev {
                 Some(CallEvent::Confirmed) => {
                     if let Some(m) = pending_mode.take() {
-                        session.set_mode(Instant::now(), m);
+                        setup.media.set_mode(handle, m);
                     }
                 }
                 Some(CallEvent::ReOffer { sdp }) => {
@@ -287,34 +287,22 @@ async fn control(mut setup: CallSetup) {
                 }
                 Some(CallEvent::Shutdown) => hung_up = true,
                 Some(CallEvent::Ended { reason }) => {
-                    info!(?reason, stats = ?session.stats(), "call ended");
+                    info!(?reason, "call ended");
                     return;
                 }
                 None => return,
             },
-        }
-        while let Some(t) = session.poll_transmit() {
-            // A full socket buffer drops the frame, as the network would.
-            if socket.try_send_to(&t.bytes, t.dest).is_ok() {
-                setup.metrics.rtp_packets_out.inc();
-            }
-            session.recycle(t.bytes);
-        }
-        while let Some(event) = session.poll_event() {
-            match event {
+            Some(event) = media_rx.recv() => match event {
                 MediaEvent::Dtmf { digit, duration_ms } => {
                     setup.metrics.dtmf_digits.inc();
                     info!(%digit, duration_ms, "dtmf");
                 }
-                MediaEvent::PlaybackDone => {
-                    info!("prompt played: hanging up");
-                    if !hung_up {
-                        hung_up = true;
-                        send(CallCommand::Hangup).await;
+                MediaEvent::PlaybackDone | MediaEvent::RtpTimeout => {
+                    if matches!(event, MediaEvent::RtpTimeout) {
+                        info!("no RTP: hanging up");
+                    } else {
+                        info!("prompt played: hanging up");
                     }
-                }
-                MediaEvent::RtpTimeout => {
-                    info!("no RTP: hanging up");
                     if !hung_up {
                         hung_up = true;
                         send(CallCommand::Hangup).await;
@@ -324,8 +312,20 @@ async fn control(mut setup: CallSetup) {
                     debug!(addr = %Redact(addr), "rtp latched");
                 }
                 _ => {}
-            }
+            },
         }
+    }
+}
+
+/// Takes the session off its media worker however the call task ends.
+struct RemoveOnDrop {
+    media: MediaWorkers,
+    handle: SessionHandle,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        self.media.remove(self.handle);
     }
 }
 

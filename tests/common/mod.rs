@@ -18,14 +18,15 @@ pub fn scenarios() -> PathBuf {
 
 /// A port free for UDP and TCP on 127.0.0.1, with the next three UDP ports free too (sipp's
 /// media port uses four). Tests run in parallel threads, so ports come from a per-process
-/// rotating range (41000-60999, clear of the engines' RTP range 30000-39999) and are checked
-/// by binding.
+/// rotating range and are checked by binding. The range (10000-29999) stays below the
+/// kernel's ephemeral ports (32768 and up), which clients bound to port 0 take at random, and
+/// clear of the test engines' RTP range (30000-32767).
 pub fn free_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 41000 + (std::process::id() % 20) as u16 * 1000;
+    let start = (std::process::id() % 20) as u16 * 1000;
     loop {
         let offset = NEXT.fetch_add(4, Ordering::Relaxed) % 20_000;
-        let port = 41000 + (base - 41000 + offset) % 20_000;
+        let port = 10000 + (start + offset) % 20_000;
         let tcp = TcpListener::bind(("127.0.0.1", port));
         let udp: Vec<_> = (0..4)
             .map(|i| UdpSocket::bind(("127.0.0.1", port + i)))
@@ -96,7 +97,7 @@ pub mod tempdir {
 pub const TEST_CONFIG: &str = "\
 media:
   address: 127.0.0.1
-  rtp_ports: 30000-39999
+  rtp_ports: 30000-32767
   rtp_timeout_secs: 10
 numbers:
   echo:
