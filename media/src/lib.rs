@@ -1,9 +1,13 @@
 //! # hotline-media — the media core
 //!
 //! Owns: SDP bodies and the offer/answer rules for audio ([`sdp`], RFC 4566/3264), RTP
-//! packets ([`rtp`], RFC 3550), the G.711 codecs ([`g711`]), DTMF as RTP telephone-events
-//! ([`dtmf`], RFC 4733), prompts loaded from WAV files ([`prompt`]) and the per-leg RTP
-//! state machine that ties them together ([`session`]).
+//! packets ([`rtp`], RFC 3550), RTCP reports and per-leg reception statistics ([`rtcp`]),
+//! call-quality estimates (the E-model, [`quality`]), the G.711 codecs ([`g711`]), DTMF as
+//! RTP telephone-events ([`dtmf`], RFC 4733) and as in-band tones ([`inband`]), the adaptive
+//! jitter buffer with G.711 loss concealment ([`jitter`]), voice activity detection
+//! ([`vad`]), the conference mixer whose roles make listen, whisper and barge ([`mixer`]),
+//! crash-safe WAV recording ([`recorder`]), prompts loaded from WAV files ([`prompt`]) and
+//! the per-leg RTP state machine that ties them together ([`session`]).
 //!
 //! Refuses: SIP of any kind (an SDP body arrives as bytes and leaves as text; which SIP
 //! status an [`sdp::SdpError`] becomes is the caller's choice), sockets, clocks, sleeping,
@@ -75,10 +79,17 @@ use std::time::Duration;
 
 pub mod dtmf;
 pub mod g711;
+pub mod inband;
+pub mod jitter;
+pub mod mixer;
 pub mod prompt;
+pub mod quality;
+pub mod recorder;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+pub mod vad;
 
 pub use g711::Codec;
 pub use prompt::Prompt;
@@ -112,4 +123,13 @@ pub enum Error {
     /// A prompt file could not be loaded.
     #[error(transparent)]
     Prompt(#[from] prompt::PromptError),
+    /// An RTCP packet is unusable.
+    #[error(transparent)]
+    Rtcp(#[from] rtcp::RtcpError),
+    /// A mixer command named an unknown room or participant, or broke a rule.
+    #[error(transparent)]
+    Mixer(#[from] mixer::MixerError),
+    /// A recording could not be written or repaired.
+    #[error(transparent)]
+    Recorder(#[from] recorder::RecorderError),
 }

@@ -1,18 +1,23 @@
 //! Media workers: a few OS threads (about one per core), each owning many calls' RTP sockets
-//! and sans-IO [`RtpSession`]s, running a 20 ms tick: drain every socket with batched
-//! receives, feed the sessions, tick them, send what they produced, forward their events.
-//! No task and no allocation per packet; the call controller talks to a worker through a
-//! command channel and hears back through its own event channel.
+//! and sans-IO [`RtpSession`]s. A worker waits on its sockets with epoll (mio): a socket that
+//! becomes readable is drained at once with batched receives (`recvmmsg`) and its session
+//! answers straight away (an echo adds no queueing delay); every 20 ms all sessions are ticked
+//! (prompts, mixing, timeouts). Then what the sessions produced is sent and their events are
+//! forwarded. No task and no allocation per packet; the call controller talks to a worker
+//! through a command channel (with a waker) and hears back through its own event channel.
 
-mod batch;
+pub mod batch;
 
 use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hotline_media::{FRAME_DURATION, MediaEvent, Mode, RtpSession};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::mpsc as tokio_mpsc;
 use tracing::{debug, warn};
 
@@ -48,8 +53,22 @@ pub struct MediaWorkers {
     inner: Arc<Inner>,
 }
 
+struct WorkerTx {
+    commands: mpsc::Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl WorkerTx {
+    fn send(&self, command: Command) -> Result<(), ()> {
+        self.commands.send(command).map_err(|_| ())?;
+        // A worker that cannot be woken still applies the command at its next tick.
+        let _ = self.waker.wake();
+        Ok(())
+    }
+}
+
 struct Inner {
-    workers: Vec<mpsc::Sender<Command>>,
+    workers: Vec<WorkerTx>,
     next_worker: AtomicUsize,
     next_id: AtomicU64,
 }
@@ -60,11 +79,25 @@ impl MediaWorkers {
         let mut workers = Vec::new();
         for n in 0..count.max(1) {
             let (tx, rx) = mpsc::channel();
-            let metrics = metrics.clone();
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let worker = Worker {
+                commands: rx,
+                poll,
+                sessions: Vec::new(),
+                free: Vec::new(),
+                batch: RecvBatch::new(),
+                metrics: metrics.clone(),
+                packets_in: 0,
+                packets_out: 0,
+            };
             std::thread::Builder::new()
                 .name(format!("hotline-media-{n}"))
-                .spawn(move || Worker::new(rx, metrics).run())?;
-            workers.push(tx);
+                .spawn(move || worker.run())?;
+            workers.push(WorkerTx {
+                commands: tx,
+                waker,
+            });
         }
         Ok(MediaWorkers {
             inner: Arc::new(Inner {
@@ -127,79 +160,113 @@ struct Entry {
     events: tokio_mpsc::Sender<MediaEvent>,
 }
 
+/// The token of the waker that says "commands are waiting".
+const WAKER: Token = Token(usize::MAX);
+
 struct Worker {
     commands: mpsc::Receiver<Command>,
-    sessions: Vec<Entry>,
+    poll: Poll,
+    /// Slots indexed by mio token; `None` slots are reused.
+    sessions: Vec<Option<Entry>>,
+    free: Vec<usize>,
     batch: RecvBatch,
     metrics: Metrics,
+    packets_in: u64,
+    packets_out: u64,
 }
 
 impl Worker {
-    fn new(commands: mpsc::Receiver<Command>, metrics: Metrics) -> Worker {
-        Worker {
-            commands,
-            sessions: Vec::new(),
-            batch: RecvBatch::new(),
-            metrics,
-        }
-    }
-
     fn run(mut self) {
-        let mut next_tick = Instant::now();
+        let mut events = Events::with_capacity(256);
+        let mut next_tick = Instant::now() + FRAME_DURATION;
         loop {
             if !self.apply_commands() {
                 return;
             }
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    warn!(error = %e, "media worker poll failed");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                continue;
+            }
+            // Packets are handled the moment they arrive (an echo goes straight back) ...
             let now = Instant::now();
-            let (mut packets_in, mut packets_out) = (0u64, 0u64);
-            for entry in &mut self.sessions {
-                // Drain the socket: bursts come in batches of up to 16 per call.
-                loop {
-                    let n = self.batch.recv(&entry.socket);
-                    if n == 0 {
-                        break;
-                    }
-                    for (from, bytes) in self.batch.iter() {
-                        entry.session.handle_packet(now, from, bytes);
-                    }
-                    packets_in += n as u64;
-                    if n < batch::BATCH {
-                        break;
-                    }
-                }
-                entry.session.handle_tick(now);
-                while let Some(t) = entry.session.poll_transmit() {
-                    // A full socket buffer drops the frame, as the network would.
-                    if entry.socket.send_to(&t.bytes, t.dest).is_ok() {
-                        packets_out += 1;
-                    }
-                    entry.session.recycle(t.bytes);
-                }
-                while let Some(event) = entry.session.poll_event() {
-                    if entry.events.try_send(event).is_err() {
-                        debug!(
-                            session = entry.id,
-                            ?event,
-                            "media event dropped: controller busy"
-                        );
-                    }
+            for event in events.iter() {
+                let slot = event.token().0;
+                if slot != WAKER.0 {
+                    self.receive(slot, now);
                 }
             }
-            self.metrics.rtp_packets_in.inc_by(packets_in);
-            self.metrics.rtp_packets_out.inc_by(packets_out);
-            // Fixed-rate ticks: a late tick is followed by an early one, and a worker that
-            // fell far behind re-anchors instead of bursting.
-            next_tick += FRAME_DURATION;
-            let now = Instant::now();
-            if next_tick > now {
-                std::thread::sleep(next_tick - now);
-            } else if now - next_tick > Duration::from_millis(200) {
-                warn!(
-                    behind_ms = (now - next_tick).as_millis() as u64,
-                    sessions = self.sessions.len(),
-                    "media worker overloaded"
+            // ... and every session is ticked every 20 ms (prompts, mixing, timeouts).
+            if now >= next_tick {
+                for slot in 0..self.sessions.len() {
+                    if let Some(entry) = self.sessions[slot].as_mut() {
+                        entry.session.handle_tick(now);
+                        self.flush(slot);
+                    }
+                }
+                self.metrics
+                    .rtp_packets_in
+                    .inc_by(std::mem::take(&mut self.packets_in));
+                self.metrics
+                    .rtp_packets_out
+                    .inc_by(std::mem::take(&mut self.packets_out));
+                // Fixed-rate ticks; a worker that fell far behind re-anchors instead of
+                // bursting.
+                next_tick += FRAME_DURATION;
+                if now.saturating_duration_since(next_tick) > Duration::from_millis(200) {
+                    warn!(
+                        behind_ms = now.saturating_duration_since(next_tick).as_millis() as u64,
+                        "media worker overloaded"
+                    );
+                    next_tick = now + FRAME_DURATION;
+                }
+            }
+        }
+    }
+
+    /// Drain one session's socket (batched) and act on what came in.
+    fn receive(&mut self, slot: usize, now: Instant) {
+        let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        loop {
+            let n = self.batch.recv(&entry.socket);
+            if n == 0 {
+                break;
+            }
+            for (from, bytes) in self.batch.iter() {
+                entry.session.handle_packet(now, from, bytes);
+            }
+            self.packets_in += n as u64;
+            if n < batch::BATCH {
+                break;
+            }
+        }
+        self.flush(slot);
+    }
+
+    /// Send what a session produced and forward its events.
+    fn flush(&mut self, slot: usize) {
+        let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        while let Some(t) = entry.session.poll_transmit() {
+            // A full socket buffer drops the frame, as the network would.
+            if entry.socket.send_to(&t.bytes, t.dest).is_ok() {
+                self.packets_out += 1;
+            }
+            entry.session.recycle(t.bytes);
+        }
+        while let Some(event) = entry.session.poll_event() {
+            if entry.events.try_send(event).is_err() {
+                debug!(
+                    session = entry.id,
+                    ?event,
+                    "media event dropped: controller busy"
                 );
-                next_tick = now;
             }
         }
     }
@@ -213,20 +280,44 @@ impl Worker {
                     socket,
                     session,
                     events,
-                }) => self.sessions.push(Entry {
-                    id,
-                    socket,
-                    session,
-                    events,
-                }),
+                }) => {
+                    let slot = self.free.pop().unwrap_or_else(|| {
+                        self.sessions.push(None);
+                        self.sessions.len() - 1
+                    });
+                    let fd = socket.as_raw_fd();
+                    if let Err(e) = self.poll.registry().register(
+                        &mut SourceFd(&fd),
+                        Token(slot),
+                        Interest::READABLE,
+                    ) {
+                        warn!(error = %e, "cannot watch an RTP socket");
+                        self.free.push(slot);
+                        continue;
+                    }
+                    self.sessions[slot] = Some(Entry {
+                        id,
+                        socket,
+                        session,
+                        events,
+                    });
+                }
                 Ok(Command::SetMode { id, mode }) => {
-                    if let Some(e) = self.sessions.iter_mut().find(|e| e.id == id) {
+                    if let Some(e) = self.sessions.iter_mut().flatten().find(|e| e.id == id) {
                         e.session.set_mode(Instant::now(), *mode);
                     }
                 }
                 Ok(Command::Remove { id }) => {
-                    if let Some(i) = self.sessions.iter().position(|e| e.id == id) {
-                        self.sessions.swap_remove(i);
+                    let found = self
+                        .sessions
+                        .iter()
+                        .position(|e| e.as_ref().is_some_and(|e| e.id == id));
+                    if let Some(slot) = found
+                        && let Some(entry) = self.sessions[slot].take()
+                    {
+                        let fd = entry.socket.as_raw_fd();
+                        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+                        self.free.push(slot);
                     }
                 }
                 Err(mpsc::TryRecvError::Empty) => return true,
