@@ -87,6 +87,10 @@ struct RawNumber {
     prompt: Option<String>,
     #[serde(default)]
     ring_secs: Option<u64>,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    record: Option<Recording>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +98,19 @@ struct RawNumber {
 enum RawAction {
     Echo,
     Play,
+    Conference,
+}
+
+/// Whether and how a conference room is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recording {
+    /// Not recorded.
+    None,
+    /// One track: everything said in the room.
+    Mono,
+    /// Two tracks: the first participant left, the second right (caller and agent).
+    Stereo,
 }
 
 /// What answers a dialled number.
@@ -103,6 +120,12 @@ pub enum Route {
     Echo,
     /// Play a prompt, then hang up with BYE.
     Play { prompt: String },
+    /// Join a conference room (mix-minus: everyone hears everyone else). `room: None` names
+    /// the room after the dialled number.
+    Conference {
+        room: Option<String>,
+        record: Recording,
+    },
 }
 
 /// A dialled number's treatment.
@@ -238,15 +261,30 @@ impl Config {
         for (number, spanned) in raw.numbers {
             let at = spanned.referenced;
             let raw = spanned.value;
+            if !matches!(raw.action, RawAction::Conference)
+                && (raw.room.is_some() || raw.record.is_some())
+            {
+                v.error_at(
+                    &at,
+                    format!("numbers.{number}: `room` and `record` need `action: conference`"),
+                );
+            }
+            if let Err(why) = check_number_pattern(&number) {
+                v.error_at(&at, format!("numbers.{number}: {why}"));
+            }
             let route = match (raw.action, raw.prompt) {
-                (RawAction::Echo, None) => Route::Echo,
-                (RawAction::Echo, Some(_)) => {
+                (RawAction::Conference, None) => Route::Conference {
+                    room: raw.room,
+                    record: raw.record.unwrap_or(Recording::None),
+                },
+                (RawAction::Echo | RawAction::Conference, Some(_)) => {
                     v.error_at(
                         &at,
                         format!("numbers.{number}: `prompt` needs `action: play`"),
                     );
                     Route::Echo
                 }
+                (RawAction::Echo, None) => Route::Echo,
                 (RawAction::Play, None) => {
                     v.error_at(
                         &at,
@@ -294,6 +332,44 @@ impl Config {
             rtp_timeout_secs,
             numbers,
         })
+    }
+}
+
+/// A number key is a literal (`echo`, `+441234567890`) or a prefix ending in `*` (`conf-*`).
+fn check_number_pattern(key: &str) -> Result<(), &'static str> {
+    let literal = key.strip_suffix('*').unwrap_or(key);
+    if literal.is_empty() && !key.is_empty() {
+        return Ok(()); // `*` alone: a catch-all
+    }
+    if key.is_empty() {
+        return Err("a number cannot be empty");
+    }
+    if literal.contains('*') {
+        return Err("`*` may only end a number, as a prefix match (`conf-*`)");
+    }
+    if literal
+        .chars()
+        .any(|c| c.is_whitespace() || c == '@' || c == ':')
+    {
+        return Err("a number is the user part of a SIP URI: no spaces, `@` or `:`");
+    }
+    Ok(())
+}
+
+impl Config {
+    /// What answers `number`: an exact entry first, then the longest matching `prefix*`.
+    pub fn route_for(&self, number: &str) -> Option<&Number> {
+        if let Some(n) = self.numbers.get(number) {
+            return Some(n);
+        }
+        self.numbers
+            .iter()
+            .filter_map(|(key, n)| {
+                let prefix = key.strip_suffix('*')?;
+                number.starts_with(prefix).then_some((prefix.len(), n))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, n)| n)
     }
 }
 
@@ -421,6 +497,40 @@ mod tests {
         let e = Config::parse("p.yaml", "numbers:\n  a:\n    action: play\n").unwrap_err();
         assert_eq!((e.0[0].line, e.0[0].column), (3, 5), "{:?}", e.0);
         assert!(e.0[0].message.contains("needs a `prompt`"), "{:?}", e.0);
+    }
+
+    #[test]
+    fn conference_numbers_and_prefixes() {
+        let text = "numbers:\n  conf-*:\n    action: conference\n    record: stereo\n  conf-9:\n    action: echo\n  lobby:\n    action: conference\n    room: main\n";
+        let c = Config::parse("c.yaml", text).expect("valid");
+        assert_eq!(
+            c.route_for("conf-17").map(|n| &n.route),
+            Some(&Route::Conference {
+                room: None,
+                record: Recording::Stereo
+            })
+        );
+        assert_eq!(c.route_for("conf-9").map(|n| &n.route), Some(&Route::Echo));
+        assert_eq!(
+            c.route_for("lobby").map(|n| &n.route),
+            Some(&Route::Conference {
+                room: Some("main".into()),
+                record: Recording::None
+            })
+        );
+        assert!(c.route_for("other").is_none());
+        let bad = Config::parse(
+            "b.yaml",
+            "numbers:\n  a*b:\n    action: echo\n  e:\n    action: echo\n    record: mono\n",
+        )
+        .unwrap_err();
+        assert_eq!(bad.0.len(), 2, "{:?}", bad.0);
+        assert!(bad.0[0].message.contains("may only end"), "{:?}", bad.0);
+        assert!(
+            bad.0[1].message.contains("need `action: conference`"),
+            "{:?}",
+            bad.0
+        );
     }
 
     #[test]

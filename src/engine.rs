@@ -36,6 +36,26 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    // Recordings a crash left with stale headers are made playable before anything else.
+    let recordings = cfg.data_dir.join("recordings");
+    if recordings.is_dir() {
+        match hotline_media::recorder::repair_dir(&recordings) {
+            Ok(results) => {
+                for (path, result) in results {
+                    match result {
+                        Ok(report) if report.changed => {
+                            warn!(path = %path.display(), "repaired a recording left by a crash")
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            warn!(path = %path.display(), error = %e, "recording not repaired")
+                        }
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot scan the recordings directory"),
+        }
+    }
     let metrics = Metrics::new();
     let udp = Arc::new(
         UdpSocket::bind(cfg.sip_listen)
@@ -347,7 +367,7 @@ impl Core {
     ) {
         let now = Instant::now();
         let number = request.uri.user_unescaped().unwrap_or_default();
-        let Some(treatment) = self.cfg.numbers.get(&number).cloned() else {
+        let Some(treatment) = self.cfg.route_for(&number).cloned() else {
             info!(%call, number = %Redact(&number), "no route for number: 404");
             let _ = self.ua.reject(now, call, 404);
             return;

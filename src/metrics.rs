@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Labels of a SIP message counter. Requests carry their method and `status=""`; responses
@@ -51,6 +52,8 @@ pub struct Metrics {
     pub dtmf_digits: Counter,
     pub rtp_packets_in: Counter,
     pub rtp_packets_out: Counter,
+    /// Estimated MOS (E-model) of call legs, sampled at each RTCP report.
+    pub call_mos: Histogram,
     registry: std::sync::Arc<Registry>,
 }
 
@@ -66,6 +69,7 @@ impl Metrics {
         let dtmf_digits = Counter::default();
         let rtp_packets_in = Counter::default();
         let rtp_packets_out = Counter::default();
+        let call_mos = Histogram::new([1.0, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.4, 4.5]);
         // Known series start at zero, so dashboards and alerts see them before the first event.
         for transport in ["udp", "tcp"] {
             let _ = sip_parse_errors
@@ -105,6 +109,11 @@ impl Metrics {
             "RTP packets sent",
             rtp_packets_out.clone(),
         );
+        registry.register(
+            "call_mos",
+            "Estimated MOS of call legs (ITU-T G.107 E-model), per RTCP report",
+            call_mos.clone(),
+        );
         Metrics {
             calls_active,
             calls_total,
@@ -115,6 +124,7 @@ impl Metrics {
             dtmf_digits,
             rtp_packets_in,
             rtp_packets_out,
+            call_mos,
             registry: std::sync::Arc::new(registry),
         }
     }
@@ -128,6 +138,11 @@ impl Metrics {
                 status: status.map(|s| s.to_string()).unwrap_or_default(),
             })
             .inc();
+    }
+
+    /// Record one MOS estimate.
+    pub fn observe_mos(&self, mos: f32) {
+        self.call_mos.observe(f64::from(mos));
     }
 
     /// The text exposition format.

@@ -2,11 +2,14 @@
 //! simulated time passing, go into an `RtpSession` in echo mode (optionally after a short
 //! prompt), draining it after every call as its driver does. It must never panic, and what
 //! comes out must be consistent: every datagram sent is RTP with our payload type, SSRC
-//! and consecutive sequence numbers, sent to the session's destination; nothing is sent
+//! and consecutive sequence numbers, sent to the session's destination (and every RTCP
+//! report readable, sent to its RTCP destination); nothing is sent
 //! when our direction does not send, nothing times out when it does not receive; the
 //! session latches at most once, to one of the sources.
 //!
-//! Input: `[flags, payload type, telephone-event payload type, count]`, then `count`
+//! Input: `[flags, payload type, telephone-event payload type, count]` (flags: bit 0 the
+//! codec, bit 1 telephone-event (else in-band DTMF), bits 2-3 the direction, 4-5 the
+//! timeouts, 6 a greeting, 7 rtcp-mux), then `count`
 //! datagrams, each `[meta, len, len bytes]`; `meta` bit 0 picks the source, bit 1 skips
 //! recycling the sent buffers, bits 2-7 advance the clock (in 5 ms units; 63 means 31 s).
 //!
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use hotline_media::rtp::RtpPacket;
 use hotline_media::sdp::Direction;
-use hotline_media::session::AfterPlay;
+use hotline_media::session::{AfterPlay, TransmitKind};
 use hotline_media::{Codec, MediaEvent, Mode, Prompt, RtpSession, SessionConfig};
 use libfuzzer_sys::fuzz_target;
 use rand::{SeedableRng, rngs::StdRng};
@@ -35,6 +38,14 @@ struct Checker {
 impl Checker {
     fn drain(&mut self, session: &mut RtpSession, recycle: bool) {
         while let Some(t) = session.poll_transmit() {
+            if t.kind == TransmitKind::Rtcp {
+                assert_eq!(Some(t.dest), session.rtcp_destination());
+                assert!(hotline_media::rtcp::parse_compound(&t.bytes).all(|p| p.is_ok()));
+                if recycle {
+                    session.recycle(t.bytes);
+                }
+                continue;
+            }
             assert!(
                 self.config.direction.sends() && self.config.payload_type <= 127,
                 "sent while we may not send"
@@ -59,7 +70,7 @@ impl Checker {
                     self.latched = Some(addr);
                 }
                 MediaEvent::Dtmf { digit, .. } => {
-                    assert!(self.config.dtmf_payload_type.is_some());
+                    assert!(self.config.dtmf_payload_type.is_some() || self.config.inband_dtmf);
                     assert!(hotline_media::dtmf::digit_to_event(digit).is_some());
                 }
                 MediaEvent::RtpTimeout => {
@@ -102,6 +113,11 @@ fuzz_target!(|data: &[u8]| {
         payload_type,
         dtmf_payload_type: (flags & 0x02 != 0).then_some(dtmf_payload_type),
         remote: "192.0.2.10:4000".parse().unwrap(),
+        remote_rtcp: Some("192.0.2.10:4001".parse().unwrap()),
+        rtcp_mux: flags & 0x80 != 0,
+        rtcp_interval: Some(Duration::from_secs(5)),
+        ntp_at_start: 0,
+        inband_dtmf: flags & 0x02 == 0,
         direction: match (flags >> 2) & 0x03 {
             0 => Direction::SendRecv,
             1 => Direction::SendOnly,

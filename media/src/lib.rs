@@ -2,12 +2,16 @@
 //!
 //! Owns: SDP bodies and the offer/answer rules for audio ([`sdp`], RFC 4566/3264), RTP
 //! packets ([`rtp`], RFC 3550), RTCP reports and per-leg reception statistics ([`rtcp`]),
-//! call-quality estimates (the E-model, [`quality`]), the G.711 codecs ([`g711`]), DTMF as
+//! call-quality estimates (the E-model, [`quality`]), the G.711 codecs ([`g711`]), G.722 and
+//! Opus beside them behind one encoder/decoder API ([`codec`]), fixed-ratio resampling
+//! between 8, 16 and 48 kHz ([`resample`]), comfort noise ([`cn`], RFC 3389), DTMF as
 //! RTP telephone-events ([`dtmf`], RFC 4733) and as in-band tones ([`inband`]), the adaptive
 //! jitter buffer with G.711 loss concealment ([`jitter`]), voice activity detection
 //! ([`vad`]), the conference mixer whose roles make listen, whisper and barge ([`mixer`]),
-//! crash-safe WAV recording ([`recorder`]), prompts loaded from WAV files ([`prompt`]) and
-//! the per-leg RTP state machine that ties them together ([`session`]).
+//! crash-safe WAV recording ([`recorder`]), prompts decoded once from WAV, MP3, Ogg Vorbis
+//! or FLAC files and cached ([`prompt`]), call-progress tones, beeps and DTMF digits
+//! rendered as prompts ([`tone`]) and the per-leg RTP state machine that ties them
+//! together ([`session`]).
 //!
 //! Refuses: SIP of any kind (an SDP body arrives as bytes and leaves as text; which SIP
 //! status an [`sdp::SdpError`] becomes is the caller's choice), sockets, clocks, sleeping,
@@ -16,18 +20,20 @@
 //!
 //! ## Time model
 //! Everything runs at the telephone rate: 8 kHz ([`CLOCK_RATE`]) audio in 20 ms frames of
-//! 160 samples ([`FRAME_SAMPLES`], [`FRAME_DURATION`]). State machines are sans-IO: each
-//! `handle_*` call takes the current [`std::time::Instant`] from the driver, and results
-//! come out through `poll_transmit`, `poll_event` and `poll_timeout` (the next instant the
-//! machine wants to be ticked). The driver — a media worker that owns sockets for many
-//! sessions and ticks every 20 ms — lives in the `hotline` binary, not here.
+//! 160 samples ([`FRAME_SAMPLES`], [`FRAME_DURATION`]); wideband codecs convert at the edge
+//! ([`codec`] decodes Opus straight to 8 kHz, [`resample`] does G.722's 16 kHz). State
+//! machines are sans-IO: each `handle_*` call takes the current [`std::time::Instant`] from
+//! the driver, and results come out through `poll_transmit`, `poll_event` and
+//! `poll_timeout` (the next instant the machine wants to be ticked). The driver — a media
+//! worker that owns sockets for many sessions and ticks every 20 ms — lives in the
+//! `hotline` binary, not here.
 //!
 //! ## Run loop
 //! ```
 //! use std::net::SocketAddr;
 //! use std::time::{Duration, Instant};
 //! use hotline_media::sdp::{self, LocalMedia, SessionDescription};
-//! use hotline_media::session::{MediaEvent, Mode, RtpSession, SessionConfig};
+//! use hotline_media::session::{MediaEvent, Mode, RtpSession, SessionConfig, TransmitKind};
 //! use rand::{SeedableRng, rngs::StdRng};
 //!
 //! // The SDP offer from an INVITE.
@@ -58,8 +64,14 @@
 //! // Then drain: datagrams first, then events, then the next deadline.
 //! let mut sent = 0;
 //! while let Some(t) = session.poll_transmit() {
-//!     assert_eq!(t.dest, peer); // latched (symmetric RTP)
-//!     sent += 1; // socket.send_to(&t.bytes, t.dest) in a real driver
+//!     match t.kind {
+//!         TransmitKind::Rtp => {
+//!             assert_eq!(t.dest, peer); // latched (symmetric RTP)
+//!             sent += 1; // rtp_socket.send_to(&t.bytes, t.dest) in a real driver
+//!         }
+//!         // rtcp_socket.send_to(..), or the RTP socket's when there is none
+//!         TransmitKind::Rtcp => {}
+//!     }
 //!     session.recycle(t.bytes);
 //! }
 //! while let Some(event) = session.poll_event() {
@@ -69,7 +81,7 @@
 //!         _ => {}
 //!     }
 //! }
-//! let wake_at = session.poll_timeout(); // RTP timeout, next prompt frame, ...
+//! let wake_at = session.poll_timeout(); // RTP timeout, next prompt frame, RTCP report, ...
 //! assert_eq!(sent, 1);
 //! assert!(wake_at.is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -77,6 +89,8 @@
 
 use std::time::Duration;
 
+pub mod cn;
+pub mod codec;
 pub mod dtmf;
 pub mod g711;
 pub mod inband;
@@ -85,15 +99,18 @@ pub mod mixer;
 pub mod prompt;
 pub mod quality;
 pub mod recorder;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+pub mod tone;
 pub mod vad;
 
+pub use codec::AudioCodec;
 pub use g711::Codec;
 pub use prompt::Prompt;
-pub use session::{MediaEvent, Mode, RtpSession, SessionConfig, Transmit};
+pub use session::{MediaEvent, Mode, RtpSession, SessionConfig, Transmit, TransmitKind};
 
 /// The audio sampling rate and RTP clock rate of every stream here (G.711, telephone-event).
 pub const CLOCK_RATE: u32 = 8000;
@@ -132,4 +149,10 @@ pub enum Error {
     /// A recording could not be written or repaired.
     #[error(transparent)]
     Recorder(#[from] recorder::RecorderError),
+    /// A tone could not be made or rendered.
+    #[error(transparent)]
+    Tone(#[from] tone::ToneError),
+    /// An audio frame could not be encoded, decoded or resampled.
+    #[error(transparent)]
+    Codec(#[from] codec::CodecError),
 }

@@ -13,11 +13,19 @@
 //!
 //! [`answer`] applies RFC 3264 §6 to an offer: one answer `m=` line per offered one, the
 //! first usable audio stream accepted and every other stream rejected with port 0.
+//!
+//! Codecs: G.711 always ([`LocalMedia::codecs`]); G.722 (`G722/8000`, static type 9) and Opus
+//! (`opus/48000/2`, a dynamic type, answered with `a=fmtp:<pt> useinbandfec=1`) when listed
+//! in [`LocalMedia::extra_codecs`], as [`LocalMedia::wideband`] does. Alongside the codec
+//! the answer keeps telephone-event (RFC 4733) and comfort noise (`CN`, RFC 3389) when
+//! offered at the codec's clock rate and enabled locally.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+use crate::cn;
+use crate::codec::AudioCodec;
 use crate::g711::Codec;
 
 /// Why an SDP body is unusable. Parse errors (the body is malformed, a SIP 400) are apart
@@ -706,12 +714,17 @@ pub struct LocalMedia {
     pub addr: IpAddr,
     /// Our RTP port.
     pub port: u16,
-    /// The codecs we support. The answer follows the offerer's preference order among
-    /// them (RFC 3264 §6.1 lets the answerer choose; following the offerer spares the
-    /// phone a transcoding step).
+    /// The G.711 codecs we support. The answer follows the offerer's preference order among
+    /// these and [`LocalMedia::extra_codecs`] (RFC 3264 §6.1 lets the answerer choose;
+    /// following the offerer spares the phone a transcoding step).
     pub codecs: Vec<Codec>,
+    /// Further codecs we support (G.722, Opus; a G.711 law here counts as if in `codecs`).
+    /// Empty in [`LocalMedia::new`], so answers stay G.711 unless a caller opts in.
+    pub extra_codecs: Vec<AudioCodec>,
     /// Whether we accept RFC 4733 telephone-events (DTMF).
     pub telephone_event: bool,
+    /// Whether we accept RFC 3389 comfort noise (`CN`) when offered.
+    pub comfort_noise: bool,
     /// `o=` session id, chosen by the caller (stable for the dialog).
     pub session_id: u64,
     /// `o=` session version, chosen by the caller (incremented per new answer).
@@ -725,10 +738,29 @@ impl LocalMedia {
             addr,
             port,
             codecs: vec![Codec::Pcmu, Codec::Pcma],
+            extra_codecs: Vec::new(),
             telephone_event: true,
+            comfort_noise: false,
             session_id,
             session_version,
         }
+    }
+
+    /// [`LocalMedia::new`] plus Opus and G.722, and comfort noise: what a wideband-capable
+    /// leg accepts. The session must switch on [`NegotiatedAudio::audio_codec`] (not the
+    /// G.711-only [`NegotiatedAudio::codec`]) before it is given such an answer.
+    pub fn wideband(addr: IpAddr, port: u16, session_id: u64, session_version: u64) -> Self {
+        LocalMedia {
+            extra_codecs: vec![AudioCodec::Opus, AudioCodec::G722],
+            comfort_noise: true,
+            ..LocalMedia::new(addr, port, session_id, session_version)
+        }
+    }
+
+    /// Whether `codec` is one we accept.
+    pub fn supports(&self, codec: AudioCodec) -> bool {
+        self.extra_codecs.contains(&codec)
+            || codec.g711().is_some_and(|law| self.codecs.contains(&law))
     }
 }
 
@@ -740,16 +772,31 @@ pub struct NegotiatedAudio {
     /// Where the peer wants RTCP: `a=rtcp`, else the RTP port + 1 (None when that
     /// overflows).
     pub remote_rtcp: Option<SocketAddr>,
-    /// The codec.
+    /// The G.711 law, for code that predates [`NegotiatedAudio::audio_codec`]: when the
+    /// codec is G.722 or Opus this is `Codec::Pcmu`, a placeholder that is *not* what the
+    /// peer speaks (see [`NegotiatedAudio::g711`]).
     pub codec: Codec,
+    /// The codec, whichever it is.
+    pub audio_codec: AudioCodec,
     /// Its payload type (the offer's number).
     pub payload_type: u8,
-    /// The telephone-event payload type (the offer's number), when both sides do DTMF.
+    /// The telephone-event payload type (the offer's number), when both sides do DTMF. Its
+    /// clock rate is the codec's ([`AudioCodec::clock_rate`]).
     pub dtmf_payload_type: Option<u8>,
+    /// The comfort-noise payload type (the offer's number, usually 13), when offered at the
+    /// codec's clock rate and [`LocalMedia::comfort_noise`] is on.
+    pub cn_payload_type: Option<u8>,
     /// Our direction, as written in the answer.
     pub direction: Direction,
     /// The offerer's `a=ptime`, if any (we send 20 ms regardless).
     pub remote_ptime: Option<u32>,
+}
+
+impl NegotiatedAudio {
+    /// The G.711 law, when the codec is one.
+    pub fn g711(&self) -> Option<Codec> {
+        self.audio_codec.g711()
+    }
 }
 
 /// The result of [`answer`].
@@ -767,45 +814,55 @@ pub const PTIME_MS: u32 = 20;
 
 /// What a media section offers, when it is audio we can take.
 struct Choice {
-    codec: Codec,
+    codec: AudioCodec,
     payload_type: u8,
     dtmf_payload_type: Option<u8>,
+    cn_payload_type: Option<u8>,
 }
 
 fn is_rtp_avp(protocol: &str) -> bool {
     protocol.eq_ignore_ascii_case("RTP/AVP") || protocol.eq_ignore_ascii_case("RTP/AVPF")
 }
 
-fn choose(m: &MediaDescription, local: &LocalMedia) -> Option<Choice> {
-    let mut codec = None;
-    let mut dtmf = None;
-    for pt in m.payload_types() {
-        let (name, rate, channels) = match m.rtpmap(pt) {
-            Some(map) => (map.encoding.as_str(), map.clock_rate, map.channels),
-            None => match Codec::from_static_payload_type(pt) {
-                Some(c) => (c.encoding_name(), Codec::CLOCK_RATE, None),
-                None => continue,
-            },
-        };
-        if rate != Codec::CLOCK_RATE || channels.is_some_and(|c| c != 1) {
-            continue;
-        }
-        if name.eq_ignore_ascii_case("telephone-event") {
-            if local.telephone_event && dtmf.is_none() {
-                dtmf = Some(pt);
-            }
-        } else if let Some(c) = Codec::from_encoding_name(name)
-            && codec.is_none()
-            && local.codecs.contains(&c)
-        {
-            codec = Some((c, pt));
-        }
+/// The payload type's encoding, clock rate and channels: its `a=rtpmap`, else the static
+/// assignment of RFC 3551.
+fn payload_format(m: &MediaDescription, pt: u8) -> Option<(&str, u32, Option<u16>)> {
+    match m.rtpmap(pt) {
+        Some(map) => Some((map.encoding.as_str(), map.clock_rate, map.channels)),
+        None if pt == cn::PAYLOAD_TYPE => Some((cn::ENCODING_NAME, 8000, None)),
+        None => AudioCodec::from_static_payload_type(pt)
+            .map(|c| (c.encoding_name(), c.clock_rate(), None)),
     }
-    let (codec, payload_type) = codec?;
+}
+
+fn choose(m: &MediaDescription, local: &LocalMedia) -> Option<Choice> {
+    // The first codec we support, in the offerer's order, at its own clock rate.
+    let (codec, payload_type) = m.payload_types().find_map(|pt| {
+        let (name, rate, channels) = payload_format(m, pt)?;
+        let codec = AudioCodec::from_encoding_name(name)?;
+        // RFC 7587 writes `opus/48000/2` even for mono; G.711 and G.722 are mono.
+        let channels_ok = match codec {
+            AudioCodec::Opus => channels.is_none_or(|c| c == 1 || c == 2),
+            _ => channels.is_none_or(|c| c == 1),
+        };
+        (local.supports(codec) && rate == codec.clock_rate() && channels_ok).then_some((codec, pt))
+    })?;
+    // Telephone-event and comfort noise go with the codec's clock rate (RFC 4733 §2.1,
+    // RFC 3389 §4); the first of each in the offer is taken.
+    let companion = |name: &str, wanted: bool| {
+        m.payload_types().filter(|_| wanted).find(|&pt| {
+            payload_format(m, pt).is_some_and(|(n, rate, channels)| {
+                n.eq_ignore_ascii_case(name)
+                    && rate == codec.clock_rate()
+                    && channels.is_none_or(|c| c == 1)
+            })
+        })
+    };
     Some(Choice {
         codec,
         payload_type,
-        dtmf_payload_type: dtmf,
+        dtmf_payload_type: companion("telephone-event", local.telephone_event),
+        cn_payload_type: companion(cn::ENCODING_NAME, local.comfort_noise),
     })
 }
 
@@ -893,24 +950,41 @@ pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Result<Answer, 
     };
 
     let mut formats = vec![choice.payload_type.to_string()];
+    let clock_rate = choice.codec.clock_rate();
     let mut attributes = vec![Attribute::RtpMap(RtpMap {
         payload_type: choice.payload_type,
         encoding: choice.codec.encoding_name().to_owned(),
-        clock_rate: Codec::CLOCK_RATE,
-        channels: None,
+        clock_rate,
+        channels: choice.codec.rtpmap_channels(),
     })];
+    if choice.codec == AudioCodec::Opus {
+        // RFC 7587 §6.1: we decode in-band FEC; mono and the default rates otherwise.
+        attributes.push(Attribute::Fmtp {
+            payload_type: choice.payload_type,
+            parameters: "useinbandfec=1".to_owned(),
+        });
+    }
     if let Some(pt) = choice.dtmf_payload_type {
         formats.push(pt.to_string());
         attributes.push(Attribute::RtpMap(RtpMap {
             payload_type: pt,
             encoding: "telephone-event".to_owned(),
-            clock_rate: Codec::CLOCK_RATE,
+            clock_rate,
             channels: None,
         }));
         attributes.push(Attribute::Fmtp {
             payload_type: pt,
             parameters: "0-15".to_owned(),
         });
+    }
+    if let Some(pt) = choice.cn_payload_type {
+        formats.push(pt.to_string());
+        attributes.push(Attribute::RtpMap(RtpMap {
+            payload_type: pt,
+            encoding: cn::ENCODING_NAME.to_owned(),
+            clock_rate,
+            channels: None,
+        }));
     }
     attributes.push(Attribute::Ptime(PTIME_MS));
     attributes.push(Attribute::Direction(direction));
@@ -941,9 +1015,11 @@ pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Result<Answer, 
         audio: Some(NegotiatedAudio {
             remote,
             remote_rtcp,
-            codec: choice.codec,
+            codec: choice.codec.g711().unwrap_or(Codec::Pcmu),
+            audio_codec: choice.codec,
             payload_type: choice.payload_type,
             dtmf_payload_type: choice.dtmf_payload_type,
+            cn_payload_type: choice.cn_payload_type,
             direction,
             remote_ptime: m.ptime(),
         }),

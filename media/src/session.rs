@@ -1,34 +1,64 @@
 //! One call leg's RTP stream, as a sans-IO state machine.
 //!
-//! [`RtpSession`] takes datagrams ([`handle_packet`](RtpSession::handle_packet)) and the
-//! passage of time ([`handle_tick`](RtpSession::handle_tick)), each with the current
-//! [`Instant`] supplied by the driver, and produces datagrams to send
+//! [`RtpSession`] takes datagrams ([`handle_packet`](RtpSession::handle_packet), and
+//! [`handle_rtcp`](RtpSession::handle_rtcp) for a separate RTCP socket) and the passage of
+//! time ([`handle_tick`](RtpSession::handle_tick)), each with the current [`Instant`]
+//! supplied by the driver, and produces datagrams to send
 //! ([`poll_transmit`](RtpSession::poll_transmit)), events for the call controller
 //! ([`poll_event`](RtpSession::poll_event)) and its next deadline
-//! ([`poll_timeout`](RtpSession::poll_timeout)). It owns no socket and reads no clock.
+//! ([`poll_timeout`](RtpSession::poll_timeout)). In [`Mode::Mix`] the driver also pulls
+//! one frame of received audio per tick ([`take_frame`](RtpSession::take_frame)) and
+//! pushes one frame of mixed audio ([`send_frame`](RtpSession::send_frame)). It owns no
+//! socket and reads no clock.
 //!
 //! ## Draining rule
-//! After every `handle_*` or [`set_mode`](RtpSession::set_mode) call, the driver calls
-//! `poll_transmit` until it returns `None` (sending each datagram, then handing the buffer
-//! back with [`recycle`](RtpSession::recycle) so the steady state does not allocate), then
+//! After every `handle_*`, [`set_mode`](RtpSession::set_mode),
+//! [`send_frame`](RtpSession::send_frame) or [`bye`](RtpSession::bye) call, the driver
+//! calls `poll_transmit` until it returns `None` (sending each datagram by its
+//! [`Transmit::kind`]: RTP from the RTP socket; RTCP from the RTCP socket when it has one,
+//! else from the RTP socket; then handing the buffer back with
+//! [`recycle`](RtpSession::recycle) so the steady state does not allocate), then
 //! `poll_event` until `None`, then reads `poll_timeout` and calls `handle_tick` no later
 //! than that instant (a media worker simply ticks every 20 ms; ticking early or late is
 //! harmless). Undrained transmits are capped at [`MAX_QUEUED_TRANSMITS`]; the oldest are
 //! dropped and counted in [`Stats::dropped_transmit_overflow`].
+//!
+//! ## Time model
+//! Every input carries the driver's `now`. Three clocks hang off it:
+//! - our RTP clock for what we send, anchored at creation (see *Sending* below);
+//! - the playout clock of received audio, which is the driver's calls to `take_frame`:
+//!   each call plays exactly 20 ms, so a driver calls it once per 20 ms tick (and once
+//!   per missed tick to catch up);
+//! - RTCP's wall clock: [`SessionConfig::ntp_at_start`] is the NTP time at creation, and
+//!   every later NTP timestamp is that plus the monotonic time since (so a wall-clock step
+//!   cannot distort a round-trip time).
+//!
+//! The detectors need no clock of their own: they hear each packet's audio as it arrives.
 //!
 //! ## Receiving
 //! - Symmetric RTP (RFC 4961 style, for NAT): the first packet that parses and carries our
 //!   audio or DTMF payload type *latches* the session to its source address
 //!   ([`MediaEvent::RemoteLatched`]); from then on packets from any other address are
 //!   dropped, and we send to the latched address instead of the SDP one.
-//! - Packets with any other payload type (comfort noise, RTCP on the RTP port, video sent
-//!   by mistake) are dropped undecoded, though they still prove the peer is alive.
+//! - RTCP arriving on the RTP port (rtcp-mux, RFC 5761; told apart by
+//!   [`is_rtcp`]) is handled as if it came through `handle_rtcp`.
+//! - Packets with any other payload type (comfort noise, video sent by mistake) are
+//!   dropped undecoded, though they still prove the peer is alive.
 //! - Telephone-events go to a [`DtmfReceiver`]: one [`MediaEvent::Dtmf`] per key press.
-//! - Audio is decoded (G.711) and used by the mode: echoed back in [`Mode::Echo`].
+//! - Audio is decoded (G.711) and used in three ways: echoed back in [`Mode::Echo`];
+//!   buffered for [`take_frame`](RtpSession::take_frame) while the driver takes frames (in
+//!   any mode); and heard, in every mode, by a voice activity detector
+//!   ([`MediaEvent::SpeechStart`], [`MediaEvent::SpeechEnd`]) and, with
+//!   [`SessionConfig::inband_dtmf`], an in-band DTMF detector (the same
+//!   [`MediaEvent::Dtmf`]). The detectors hear packets in arrival order, skipping
+//!   duplicates and stragglers; a talkspurt or key press still open when the audio stops
+//!   for 120 ms is closed by `handle_tick`. In-band detection stops for good at the
+//!   first telephone-event, so a peer that sends both is not heard twice.
 //! - [`MediaEvent::RtpTimeout`] fires once when nothing arrived for
 //!   [`SessionConfig::rtp_timeout`] after a first packet, or for
 //!   [`SessionConfig::initial_rtp_timeout`] when none ever did; it re-arms on the next
-//!   packet. It never fires while our direction does not receive (hold).
+//!   packet. It never fires while our direction does not receive (hold). RTCP does not
+//!   count as media here.
 //!
 //! ## Sending and timestamps
 //! The RTP timestamp of what we send follows the session's own 8 kHz clock, anchored at
@@ -36,7 +66,37 @@
 //! carries the timestamp of `t`, so frames are exactly 160 apart and a silence between two
 //! prompts shows as a timestamp gap (with the marker bit on the next packet), as RFC 3550
 //! §5.1 asks. Echoed packets keep the spacing of the peer's timestamps, offset onto our
-//! clock at the start of each echo talkspurt. Sequence numbers simply count up.
+//! clock at the start of each echo talkspurt. Mixed frames ([`send_frame`]) are 160 apart
+//! from the first, which takes our clock's timestamp and the marker; if the driver's calls
+//! drift more than 100 ms from our clock (it paused, or stalled) the next frame starts a
+//! new talkspurt on our clock. Sequence numbers simply count up.
+//!
+//! ## RTCP
+//! The session owns an [`RtcpState`] (unless [`SessionConfig::rtcp_interval`] is `None`):
+//! every RTP packet received from the peer and sent by us feeds it, and our reports (SR
+//! while we send, else RR, with an SDES CNAME) come out of `poll_transmit` as
+//! [`TransmitKind::Rtcp`], about every [`RtcpConfig::DEFAULT_INTERVAL`]. They go to
+//! [`rtcp_destination`](RtpSession::rtcp_destination): with rtcp-mux the RTP destination;
+//! else the address the peer's RTCP last came from on the RTCP socket (since latching);
+//! else the latched RTP address with port + 1; else the SDP's RTCP address. RTCP is
+//! accepted from the latched peer's IP address (any port), or before latching from the
+//! SDP's RTP or RTCP address; anything else counts in [`Stats::dropped_wrong_source`].
+//!
+//! A [`MediaEvent::Quality`] estimate of what we receive goes out when the peer's report
+//! on our stream arrives (it brings a fresh round-trip time) or our own report goes out,
+//! once the peer's stream is valid, and at most once per mean report interval: a report
+//! less than an interval after the last estimate gives none. Its loss is over the time
+//! since the previous estimate, so each covers at least one interval.
+//!
+//! ## Allocation
+//! None per packet in the steady state: datagram buffers are recycled, the jitter buffer
+//! and detectors are preallocated. Each RTCP report is built in a fresh buffer (one
+//! allocation every few seconds).
+//!
+//! [`send_frame`]: RtpSession::send_frame
+
+mod inbound;
+mod reports;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -46,10 +106,16 @@ use rand::RngCore;
 
 use crate::dtmf::{DtmfReceiver, TelephoneEvent};
 use crate::g711::Codec;
+use crate::jitter::JitterStats;
 use crate::prompt::Prompt;
+use crate::rtcp::{RtcpConfig, RtcpState, is_rtcp};
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::sdp::{Direction, NegotiatedAudio};
-use crate::{CLOCK_RATE, FRAME_DURATION};
+use crate::{CLOCK_RATE, FRAME_DURATION, FRAME_SAMPLES, Frame};
+
+use inbound::Inbound;
+pub use reports::MIN_RTCP_INTERVAL;
+use reports::Reports;
 
 /// How many late prompt frames one tick may send to catch up (100 ms of audio). A tick
 /// later than that skips ahead: the prompt continues where it was, after a timestamp gap.
@@ -64,6 +130,10 @@ const MAX_SPARE_BUFFERS: usize = 16;
 /// How far an echo's timestamps may drift from our clock before they are re-anchored.
 const MAX_ECHO_DRIFT: u32 = CLOCK_RATE; // one second
 
+/// How far mixed frames' timestamps may drift from our clock before they are re-anchored
+/// (100 ms).
+const MAX_MIX_DRIFT: u32 = CLOCK_RATE / 10;
+
 /// What the session needs to know, usually from the SDP negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -75,6 +145,25 @@ pub struct SessionConfig {
     pub dtmf_payload_type: Option<u8>,
     /// Where to send until a packet latches us to the peer's real address.
     pub remote: SocketAddr,
+    /// Where to send RTCP until the peer's real address is known: the SDP's `a=rtcp`, or
+    /// the RTP port + 1 ([`NegotiatedAudio::remote_rtcp`]). `None`: nowhere, until then.
+    /// Unused with [`rtcp_mux`](Self::rtcp_mux).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// RTCP shares the RTP port (RFC 5761): our reports go to the RTP destination. (RTCP
+    /// arriving on the RTP port is read either way.)
+    pub rtcp_mux: bool,
+    /// The mean RTCP report interval (at least [`MIN_RTCP_INTERVAL`]), or `None` for no
+    /// RTCP at all: no reports sent, none read, no [`MediaEvent::Quality`].
+    pub rtcp_interval: Option<Duration>,
+    /// Our wall-clock time at the session's creation, in NTP format (32.32 fixed point,
+    /// seconds since 1900: see [`rtcp::duration_to_ntp`](crate::rtcp::duration_to_ntp) and
+    /// [`NTP_UNIX_OFFSET_SECS`](crate::rtcp::NTP_UNIX_OFFSET_SECS)). It only fills our
+    /// SRs' NTP timestamps, which a peer uses to line our stream up with others; the
+    /// default 0 still gives correct round-trip times.
+    pub ntp_at_start: u64,
+    /// Detect DTMF tones in the received audio (for peers that negotiated no
+    /// telephone-event); digits come out as [`MediaEvent::Dtmf`]. Default `false`.
+    pub inband_dtmf: bool,
     /// Our direction: we send only if it [`sends`](Direction::sends), and only time out
     /// if it [`receives`](Direction::receives).
     pub direction: Direction,
@@ -91,13 +180,19 @@ impl SessionConfig {
     /// Default [`initial_rtp_timeout`](Self::initial_rtp_timeout).
     pub const DEFAULT_INITIAL_RTP_TIMEOUT: Duration = Duration::from_secs(60);
 
-    /// The configuration for a negotiated stream, with the default timeouts.
+    /// The configuration for a negotiated stream, with the default timeouts, RTCP every
+    /// [`RtcpConfig::DEFAULT_INTERVAL`] on its own port, NTP time 0 and no in-band DTMF.
     pub fn new(audio: &NegotiatedAudio) -> Self {
         SessionConfig {
             codec: audio.codec,
             payload_type: audio.payload_type,
             dtmf_payload_type: audio.dtmf_payload_type,
             remote: audio.remote,
+            remote_rtcp: audio.remote_rtcp,
+            rtcp_mux: false,
+            rtcp_interval: Some(RtcpConfig::DEFAULT_INTERVAL),
+            ntp_at_start: 0,
+            inband_dtmf: false,
             direction: audio.direction,
             rtp_timeout: Self::DEFAULT_RTP_TIMEOUT,
             initial_rtp_timeout: Self::DEFAULT_INITIAL_RTP_TIMEOUT,
@@ -121,6 +216,11 @@ pub enum Mode {
         /// What follows the last frame.
         then: AfterPlay,
     },
+    /// A conference participant: the session sends nothing by itself. Each 20 ms tick
+    /// the driver takes the received frame ([`RtpSession::take_frame`]), mixes, and sends
+    /// one frame back ([`RtpSession::send_frame`]). Those ticks are the driver's own:
+    /// [`RtpSession::poll_timeout`] does not ask for them.
+    Mix,
 }
 
 /// What a session does once a prompt has played.
@@ -134,10 +234,11 @@ pub enum AfterPlay {
 }
 
 /// What the session reports to the call controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum MediaEvent {
-    /// A key press (RFC 4733), reported once.
+    /// A key press, reported once: from RFC 4733 telephone-events, or tones in the audio
+    /// with [`SessionConfig::inband_dtmf`].
     Dtmf {
         /// `0-9`, `*`, `#` or `A-D`.
         digit: char,
@@ -153,6 +254,36 @@ pub enum MediaEvent {
         /// The address packets come from, and now go to.
         addr: SocketAddr,
     },
+    /// An estimate of the quality of what we receive, at most once per RTCP report
+    /// interval (see the module doc). All figures are our inbound view.
+    Quality {
+        /// Estimated MOS (1.0 to 4.5, ITU-T G.107 E-model: see [`crate::quality`]), from
+        /// the loss, the round-trip time and our playout delay.
+        mos: f32,
+        /// The share of the peer's packets lost since the previous estimate (0.0 to 1.0).
+        loss_fraction: f32,
+        /// Interarrival jitter of the peer's stream (RFC 3550 §6.4.1), milliseconds.
+        jitter_ms: f32,
+        /// The latest round-trip time, once the peer has reported on one of our SRs.
+        rtt_ms: Option<f32>,
+    },
+    /// The peer started talking (the voice activity detector heard two active frames).
+    SpeechStart,
+    /// The peer stopped talking: 200 ms without an active frame, or its audio stopped.
+    SpeechEnd {
+        /// From the start of the first active frame to the end of the last.
+        duration_ms: u32,
+    },
+}
+
+/// Which protocol a [`Transmit`] carries, and so which socket sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransmitKind {
+    /// An RTP packet: from the RTP socket.
+    Rtp,
+    /// An RTCP compound packet: from the RTCP socket if the driver has one, else from the
+    /// RTP socket.
+    Rtcp,
 }
 
 /// A datagram to send.
@@ -160,8 +291,10 @@ pub enum MediaEvent {
 pub struct Transmit {
     /// Destination.
     pub dest: SocketAddr,
-    /// The RTP packet. Hand the buffer back with [`RtpSession::recycle`] once sent.
+    /// The packet. Hand the buffer back with [`RtpSession::recycle`] once sent.
     pub bytes: Vec<u8>,
+    /// RTP or RTCP.
+    pub kind: TransmitKind,
 }
 
 /// Counters, for metrics and for tests.
@@ -171,11 +304,16 @@ pub struct Stats {
     pub packets_in: u64,
     /// Their bytes.
     pub bytes_in: u64,
-    /// Datagrams queued for sending.
+    /// RTP packets queued for sending.
     pub packets_out: u64,
     /// Their bytes.
     pub bytes_out: u64,
-    /// Dropped: came from another address than the latched one.
+    /// RTCP datagrams accepted from the peer, on either port.
+    pub rtcp_packets_in: u64,
+    /// RTCP compound packets queued for sending.
+    pub rtcp_packets_out: u64,
+    /// Dropped: came from another address than the latched one (RTP), or from an address
+    /// that is not the peer's (RTCP).
     pub dropped_wrong_source: u64,
     /// Dropped: payload type neither our codec's nor telephone-event's.
     pub dropped_wrong_payload_type: u64,
@@ -198,6 +336,10 @@ enum State {
         next_frame: usize,
         next_due: Instant,
     },
+    Mix {
+        /// The timestamp of the next mixed frame, once one was sent.
+        next_ts: Option<u32>,
+    },
 }
 
 /// One call leg's RTP session. See the module doc for the draining rule and time model.
@@ -215,6 +357,8 @@ pub struct RtpSession {
     last_received: Option<Instant>,
     timeout_reported: bool,
     dtmf: DtmfReceiver,
+    inbound: Inbound,
+    reports: Option<Reports>,
     pcm: Vec<i16>,
     encoded: Vec<u8>,
     transmits: VecDeque<Transmit>,
@@ -225,11 +369,40 @@ pub struct RtpSession {
 
 impl RtpSession {
     /// A session starting at `now`, silent, with SSRC, first sequence number and first
-    /// timestamp drawn from `rng` (RFC 3550 §5.1 wants them random).
+    /// timestamp drawn from `rng` (RFC 3550 §5.1 wants them random), and a random RTCP
+    /// CNAME (RFC 7022 §4.2: 96 random bits, so calls cannot be linked by it).
     pub fn new<R: RngCore + ?Sized>(now: Instant, config: SessionConfig, rng: &mut R) -> Self {
+        Self::build(now, config, None, rng)
+    }
+
+    /// As [`new`](Self::new), with the RTCP CNAME given (RFC 7022: streams that belong
+    /// together, such as the legs of one endpoint to be synchronised, share one). At most
+    /// 255 bytes; a longer one is left out of the reports.
+    pub fn with_cname<R: RngCore + ?Sized>(
+        now: Instant,
+        config: SessionConfig,
+        cname: &str,
+        rng: &mut R,
+    ) -> Self {
+        Self::build(now, config, Some(cname), rng)
+    }
+
+    fn build<R: RngCore + ?Sized>(
+        now: Instant,
+        config: SessionConfig,
+        cname: Option<&str>,
+        rng: &mut R,
+    ) -> Self {
         let ssrc = rng.next_u32();
         let [s0, s1, ..] = rng.next_u32().to_be_bytes();
         let initial_timestamp = rng.next_u32();
+        let reports = config.rtcp_interval.map(|interval| {
+            let cname = match cname {
+                Some(c) => c.to_owned(),
+                None => random_cname(rng),
+            };
+            Reports::new(now, config.ntp_at_start, ssrc, cname, interval, rng)
+        });
         RtpSession {
             config,
             created: now,
@@ -242,6 +415,8 @@ impl RtpSession {
             last_received: None,
             timeout_reported: false,
             dtmf: DtmfReceiver::new(),
+            inbound: Inbound::new(config.inband_dtmf),
+            reports,
             pcm: Vec::new(),
             encoded: Vec::new(),
             transmits: VecDeque::new(),
@@ -265,6 +440,7 @@ impl RtpSession {
                 next_frame: 0,
                 next_due: now,
             },
+            Mode::Mix => State::Mix { next_ts: None },
         };
         // An empty prompt is done at once.
         if let State::Play { prompt, then, .. } = &self.state
@@ -275,10 +451,20 @@ impl RtpSession {
         }
     }
 
-    /// Feeds one received datagram from `source`.
+    /// Feeds one datagram from `source` received on the RTP socket: RTP, or RTCP
+    /// multiplexed onto it (handled as [`handle_rtcp`](Self::handle_rtcp) would).
     pub fn handle_packet(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
         self.stats.packets_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
+        // RFC 5761 §4; a payload type of ours in the RTCP range (which a muxing peer must
+        // not use) stays RTP.
+        if let [_, second, ..] = *bytes
+            && is_rtcp(bytes)
+            && !self.is_our_payload_type(second & 0x7F)
+        {
+            self.receive_rtcp(now, source, bytes, true);
+            return;
+        }
         let Ok(packet) = RtpPacket::parse(bytes) else {
             self.stats.dropped_malformed += 1;
             return;
@@ -296,18 +482,28 @@ impl RtpSession {
         let is_dtmf = self.config.dtmf_payload_type == Some(pt);
         if !is_audio && !is_dtmf {
             self.stats.dropped_wrong_payload_type += 1;
+            if self.latched.is_some() {
+                // The peer's comfort noise shares its sequence numbers: not a loss.
+                self.count_received(now, &packet);
+            }
             return;
         }
         if self.latched.is_none() {
             self.latched = Some(source);
             self.events
                 .push_back(MediaEvent::RemoteLatched { addr: source });
+            if let Some(reports) = &mut self.reports {
+                // RTCP seen before came from the SDP's address; the peer is here.
+                reports.source = None;
+            }
         }
+        self.count_received(now, &packet);
         if is_dtmf {
             let Ok(event) = TelephoneEvent::parse(packet.payload()) else {
                 self.stats.dropped_malformed += 1;
                 return;
             };
+            self.inbound.stop_inband();
             self.dtmf.handle_event(now, packet.timestamp(), &event);
             self.drain_digits();
             return;
@@ -315,17 +511,73 @@ impl RtpSession {
         self.handle_audio(now, &packet);
     }
 
+    /// Feeds one datagram from `source` received on a separate RTCP socket. Only the
+    /// peer's RTCP is read (see the module doc); our reports go where the latest one
+    /// came from (symmetric RTCP).
+    pub fn handle_rtcp(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        self.receive_rtcp(now, source, bytes, false);
+    }
+
     /// Advances time: sends the prompt frames that are due, ends DTMF presses whose end
-    /// packets were lost, and checks the RTP timeout. Call it at
+    /// packets were lost, closes a talkspurt whose audio stopped, sends an RTCP report
+    /// when one is due, and checks the RTP timeout. Call it at
     /// [`poll_timeout`](Self::poll_timeout), or simply every 20 ms.
     pub fn handle_tick(&mut self, now: Instant) {
         self.tick_play(now);
         self.dtmf.handle_timeout(now);
         self.drain_digits();
+        self.inbound.handle_tick(now, &mut self.events);
+        self.tick_rtcp(now);
         if self.rtp_deadline().is_some_and(|d| now >= d) {
             self.timeout_reported = true;
             self.events.push_back(MediaEvent::RtpTimeout);
         }
+    }
+
+    /// The received audio for the 20 ms tick at `now`: the next frame out of the jitter
+    /// buffer, decoded; a concealed one (G.711 Appendix I) where a packet is missing or
+    /// the buffer grows; or silence before the stream starts and between talkspurts.
+    ///
+    /// Each call plays exactly 20 ms (see the module doc's time model): call it once per
+    /// tick. It works in every mode (a recorder of an echo call may call it too), but
+    /// packets are only buffered while it is being called: the first call, and the first
+    /// after a pause of more than a second, return silence and start the jitter buffer
+    /// afresh. Telephone-events are not audio: during a key press it plays silence.
+    pub fn take_frame(&mut self, now: Instant) -> &Frame {
+        self.inbound.take(now, self.config.codec)
+    }
+
+    /// In [`Mode::Mix`], encodes `frame` and queues it as exactly one RTP packet (if our
+    /// direction sends): our SSRC, the next sequence number, a timestamp 160 after the
+    /// previous mixed frame's (see the module doc), the marker bit on the first. Call it
+    /// once per tick. In any other mode it does nothing: the mode's own stream would be
+    /// garbled.
+    pub fn send_frame(&mut self, now: Instant, frame: &Frame) {
+        let clock = self.timestamp_at(now);
+        let State::Mix { next_ts } = &mut self.state else {
+            return;
+        };
+        let (ts, jump) = match *next_ts {
+            Some(ts) if (ts.wrapping_sub(clock) as i32).unsigned_abs() <= MAX_MIX_DRIFT => {
+                (ts, false)
+            }
+            _ => (clock, true),
+        };
+        *next_ts = Some(ts.wrapping_add(FRAME_SAMPLES as u32));
+        self.encoded.resize(FRAME_SAMPLES, 0);
+        self.config.codec.encode(frame, &mut self.encoded);
+        let payload = std::mem::take(&mut self.encoded);
+        self.send(now, self.marker_pending || jump, ts, &payload);
+        self.encoded = payload;
+    }
+
+    /// Ends the leg's RTCP: queues a last report with an RTCP BYE, and sends no more
+    /// reports. Call it before dropping a session whose peer is still there.
+    pub fn bye(&mut self, now: Instant) {
+        if let Some(reports) = &mut self.reports {
+            reports.state.bye(now, None);
+        }
+        self.queue_rtcp();
     }
 
     /// The next datagram to send (see the draining rule in the module doc).
@@ -339,16 +591,24 @@ impl RtpSession {
     }
 
     /// When [`handle_tick`](Self::handle_tick) next has work: the next prompt frame, the
-    /// end of a DTMF press whose end packets were lost, or the RTP timeout.
+    /// end of a DTMF press whose end packets were lost, the close of a talkspurt whose
+    /// audio stopped, the next RTCP report, or the RTP timeout.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let play = match &self.state {
             State::Play { next_due, .. } => Some(*next_due),
             _ => None,
         };
-        [play, self.dtmf.poll_timeout(), self.rtp_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        let report = self.reports.as_ref().and_then(|r| r.state.poll_timeout());
+        [
+            play,
+            self.dtmf.poll_timeout(),
+            self.inbound.poll_timeout(),
+            report,
+            self.rtp_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Gives a sent [`Transmit::bytes`] buffer back for reuse.
@@ -364,6 +624,17 @@ impl RtpSession {
         &self.stats
     }
 
+    /// The jitter buffer's counters and delay figures (see [`take_frame`](Self::take_frame)).
+    pub fn jitter_stats(&self) -> JitterStats {
+        self.inbound.jitter_stats()
+    }
+
+    /// The RTCP state: reception statistics, round-trip time, the peer's latest report.
+    /// `None` when [`SessionConfig::rtcp_interval`] is.
+    pub fn rtcp(&self) -> Option<&RtcpState> {
+        self.reports.as_ref().map(|r| &r.state)
+    }
+
     /// Our SSRC.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
@@ -374,6 +645,24 @@ impl RtpSession {
         self.latched.unwrap_or(self.config.remote)
     }
 
+    /// Where our RTCP goes (see the module doc); `None` when nowhere is known.
+    pub fn rtcp_destination(&self) -> Option<SocketAddr> {
+        if self.config.rtcp_mux {
+            return Some(self.destination());
+        }
+        if let Some(source) = self.reports.as_ref().and_then(|r| r.source) {
+            return Some(source);
+        }
+        match self.latched {
+            Some(rtp) => rtp
+                .port()
+                .checked_add(1)
+                .map(|port| SocketAddr::new(rtp.ip(), port))
+                .or(self.config.remote_rtcp),
+            None => self.config.remote_rtcp,
+        }
+    }
+
     /// Whether a prompt is playing.
     pub fn is_playing(&self) -> bool {
         matches!(self.state, State::Play { .. })
@@ -382,6 +671,10 @@ impl RtpSession {
     /// The configuration the session was created with.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    fn is_our_payload_type(&self, pt: u8) -> bool {
+        pt == self.config.payload_type || self.config.dtmf_payload_type == Some(pt)
     }
 
     fn rtp_deadline(&self) -> Option<Instant> {
@@ -413,11 +706,96 @@ impl RtpSession {
         }
     }
 
+    /// An RTP packet from the peer, for the reception statistics.
+    fn count_received(&mut self, now: Instant, packet: &RtpPacket<'_>) {
+        if let Some(reports) = &mut self.reports {
+            reports.state.handle_received_rtp(
+                now,
+                packet.ssrc(),
+                packet.sequence(),
+                packet.timestamp(),
+            );
+        }
+    }
+
+    /// Whether RTCP from `source` is the peer's.
+    fn is_peer_rtcp(&self, source: SocketAddr) -> bool {
+        match self.latched {
+            Some(rtp) => source.ip() == rtp.ip(),
+            None => source == self.config.remote || Some(source) == self.config.remote_rtcp,
+        }
+    }
+
+    fn receive_rtcp(&mut self, now: Instant, source: SocketAddr, bytes: &[u8], muxed: bool) {
+        if self.reports.is_none() {
+            return;
+        }
+        if !self.is_peer_rtcp(source) {
+            self.stats.dropped_wrong_source += 1;
+            return;
+        }
+        self.stats.rtcp_packets_in += 1;
+        let delay = self.inbound.playout_delay(now);
+        let codec = self.config.codec;
+        let Some(reports) = &mut self.reports else {
+            return;
+        };
+        if !muxed {
+            reports.source = Some(source);
+        }
+        if reports.receive(now, bytes)
+            && let Some(event) = reports.quality_at(now, codec, delay)
+        {
+            self.events.push_back(event);
+        }
+    }
+
+    fn tick_rtcp(&mut self, now: Instant) {
+        let delay = self.inbound.playout_delay(now);
+        let codec = self.config.codec;
+        let Some(reports) = &mut self.reports else {
+            return;
+        };
+        if reports.handle_timeout(now)
+            && let Some(event) = reports.quality_at(now, codec, delay)
+        {
+            self.events.push_back(event);
+        }
+        self.queue_rtcp();
+    }
+
+    /// Moves the RTCP state's reports to the transmit queue.
+    fn queue_rtcp(&mut self) {
+        let dest = self.rtcp_destination();
+        while let Some(bytes) = self.reports.as_mut().and_then(|r| r.state.poll_transmit()) {
+            match dest {
+                Some(dest) => {
+                    self.stats.rtcp_packets_out += 1;
+                    self.queue(Transmit {
+                        dest,
+                        bytes,
+                        kind: TransmitKind::Rtcp,
+                    });
+                }
+                // Nowhere to send it (no RTCP port, nothing latched yet): dropped.
+                None => self.recycle(bytes),
+            }
+        }
+    }
+
     fn handle_audio(&mut self, now: Instant, packet: &RtpPacket<'_>) {
         let payload = packet.payload();
         self.pcm.resize(payload.len(), 0);
         let codec = self.config.codec;
         codec.decode(payload, &mut self.pcm);
+        self.inbound.buffer(now, packet);
+        self.inbound.detect(
+            now,
+            packet.ssrc(),
+            packet.sequence(),
+            &self.pcm,
+            &mut self.events,
+        );
 
         let our_clock = self.timestamp_at(now);
         let State::Echo { offset } = &mut self.state else {
@@ -445,7 +823,7 @@ impl RtpSession {
         codec.encode(&self.pcm, &mut self.encoded);
         let marker = self.marker_pending || talkspurt;
         let payload = std::mem::take(&mut self.encoded);
-        self.send(marker, ts, &payload);
+        self.send(now, marker, ts, &payload);
         self.encoded = payload;
     }
 
@@ -483,7 +861,7 @@ impl RtpSession {
             let last = *next_frame == prompt.len();
             let ts = self.timestamp_at(due);
             let payload = std::mem::take(&mut self.encoded);
-            self.send(self.marker_pending, ts, &payload);
+            self.send(due, self.marker_pending, ts, &payload);
             self.encoded = payload;
             sent += 1;
             if last {
@@ -502,8 +880,9 @@ impl RtpSession {
         };
     }
 
-    /// Queues one packet, if our direction sends.
-    fn send(&mut self, marker: bool, timestamp: u32, payload: &[u8]) {
+    /// Queues one RTP packet whose timestamp is our clock's at `at`, if our direction
+    /// sends.
+    fn send(&mut self, at: Instant, marker: bool, timestamp: u32, payload: &[u8]) {
         if !self.config.direction.sends() {
             return;
         }
@@ -526,17 +905,39 @@ impl RtpSession {
         self.marker_pending = false;
         self.stats.packets_out += 1;
         self.stats.bytes_out += bytes.len() as u64;
+        if let Some(reports) = &mut self.reports {
+            reports.state.handle_sent_rtp(at, timestamp, payload.len());
+        }
+        self.queue(Transmit {
+            dest: self.destination(),
+            bytes,
+            kind: TransmitKind::Rtp,
+        });
+    }
+
+    /// Queues a datagram, dropping the oldest beyond [`MAX_QUEUED_TRANSMITS`].
+    fn queue(&mut self, transmit: Transmit) {
         if self.transmits.len() == MAX_QUEUED_TRANSMITS
             && let Some(old) = self.transmits.pop_front()
         {
             self.stats.dropped_transmit_overflow += 1;
             self.recycle(old.bytes);
         }
-        self.transmits.push_back(Transmit {
-            dest: self.destination(),
-            bytes,
-        });
+        self.transmits.push_back(transmit);
     }
+}
+
+/// An RFC 7022 §4.2 CNAME: 96 random bits, as 24 hex digits.
+fn random_cname<R: RngCore + ?Sized>(rng: &mut R) -> String {
+    use std::fmt::Write;
+    let mut bits = [0u8; 12];
+    rng.fill_bytes(&mut bits);
+    let mut cname = String::with_capacity(24);
+    for b in bits {
+        // Writing to a String cannot fail.
+        let _ = write!(cname, "{b:02x}");
+    }
+    cname
 }
 
 #[cfg(test)]
@@ -555,6 +956,12 @@ mod tests {
             payload_type: 0,
             dtmf_payload_type: Some(101),
             remote: "192.0.2.10:4000".parse().unwrap(),
+            remote_rtcp: Some("192.0.2.10:4001".parse().unwrap()),
+            rtcp_mux: false,
+            // These tests look at the RTP side alone; RTCP has its own below.
+            rtcp_interval: None,
+            ntp_at_start: 0,
+            inband_dtmf: false,
             direction: Direction::SendRecv,
             rtp_timeout: Duration::from_secs(30),
             initial_rtp_timeout: Duration::from_secs(60),
@@ -701,6 +1108,118 @@ mod tests {
             std::iter::from_fn(|| s.poll_transmit()).count(),
             MAX_QUEUED_TRANSMITS
         );
+    }
+
+    fn with_rtcp(mux: bool) -> SessionConfig {
+        SessionConfig {
+            rtcp_interval: Some(Duration::from_secs(5)),
+            rtcp_mux: mux,
+            ..config()
+        }
+    }
+
+    fn drain(s: &mut RtpSession) -> Vec<Transmit> {
+        std::iter::from_fn(|| s.poll_transmit()).collect()
+    }
+
+    #[test]
+    fn rtcp_reports_are_deadlines_and_go_to_the_rtcp_address() {
+        let t = t0();
+        let mut s = RtpSession::new(t, with_rtcp(false), &mut StdRng::seed_from_u64(1));
+        // The first report comes 1.25 to 3.75 s in: before the RTP timeout.
+        let first = s.poll_timeout().unwrap();
+        assert!(
+            first >= t + Duration::from_millis(1250) && first <= t + Duration::from_millis(3750)
+        );
+        s.handle_tick(first);
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, TransmitKind::Rtcp);
+        assert_eq!(out[0].dest, "192.0.2.10:4001".parse().unwrap());
+        let packets: Vec<_> = crate::rtcp::parse_compound(&out[0].bytes)
+            .map(Result::unwrap)
+            .collect();
+        // Nothing sent or received yet: an RR without blocks, and our random CNAME.
+        let [
+            crate::rtcp::RtcpPacket::ReceiverReport(rr),
+            crate::rtcp::RtcpPacket::SourceDescription(sdes),
+        ] = &packets[..]
+        else {
+            panic!("{packets:?}");
+        };
+        assert_eq!(rr.ssrc, s.ssrc());
+        let cname = sdes.chunks().next().unwrap().cname().unwrap();
+        assert_eq!(cname.len(), 24);
+        assert!(cname.iter().all(u8::is_ascii_hexdigit));
+        assert_eq!(s.stats().rtcp_packets_out, 1);
+        assert_eq!(s.stats().packets_out, 0, "RTP only");
+
+        // Latched: RTP port + 1, or the RTP address itself with rtcp-mux.
+        let peer: SocketAddr = "198.51.100.7:61000".parse().unwrap();
+        s.handle_packet(t, peer, &packet(0, 1, 0, &[0xFF; 160]));
+        assert_eq!(
+            s.rtcp_destination(),
+            Some("198.51.100.7:61001".parse().unwrap())
+        );
+        let mut m = RtpSession::new(t, with_rtcp(true), &mut StdRng::seed_from_u64(1));
+        assert_eq!(m.rtcp_destination(), Some(config().remote));
+        m.handle_packet(t, peer, &packet(0, 1, 0, &[0xFF; 160]));
+        assert_eq!(m.rtcp_destination(), Some(peer));
+    }
+
+    #[test]
+    fn bye_sends_a_last_report_with_a_given_cname() {
+        let t = t0();
+        let mut s = RtpSession::with_cname(
+            t,
+            with_rtcp(false),
+            "agent-7@hotline",
+            &mut StdRng::seed_from_u64(1),
+        );
+        s.bye(t + Duration::from_secs(1));
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 1);
+        let types: Vec<u8> = crate::rtcp::parse_compound(&out[0].bytes)
+            .map(|p| p.unwrap().packet_type())
+            .collect();
+        assert_eq!(types, [201, 202, 203]);
+        let text = String::from_utf8_lossy(&out[0].bytes);
+        assert!(text.contains("agent-7@hotline"));
+        // No more reports.
+        assert_eq!(s.poll_timeout(), Some(t + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn mixed_frames_count_on_and_restart_after_a_pause() {
+        let t = t0();
+        let mut s = RtpSession::new(t, config(), &mut StdRng::seed_from_u64(1));
+        s.set_mode(t, Mode::Mix);
+        let frame = [0i16; crate::FRAME_SAMPLES];
+        // Ticks a few ms late or early do not move the timestamps.
+        for (i, jitter_ms) in [0u64, 3, 1, 7, 0].into_iter().enumerate() {
+            s.send_frame(
+                t + FRAME_DURATION * i as u32 + Duration::from_millis(jitter_ms),
+                &frame,
+            );
+        }
+        // A pause of a second: a new talkspurt on our clock.
+        s.send_frame(t + Duration::from_millis(1100), &frame);
+        let packets: Vec<Vec<u8>> = drain(&mut s).into_iter().map(|t| t.bytes).collect();
+        let packets: Vec<RtpPacket<'_>> = packets
+            .iter()
+            .map(|b| RtpPacket::parse(b).unwrap())
+            .collect();
+        assert_eq!(packets.len(), 6);
+        let ts0 = packets[0].timestamp();
+        for (i, p) in packets.iter().enumerate().take(5) {
+            assert_eq!(p.timestamp(), ts0.wrapping_add(160 * i as u32));
+            assert_eq!(p.marker(), i == 0);
+        }
+        assert!(packets[5].marker());
+        assert_eq!(packets[5].timestamp(), ts0.wrapping_add(1100 * 8));
+        for w in packets.windows(2) {
+            assert_eq!(w[1].sequence(), w[0].sequence().wrapping_add(1));
+        }
     }
 
     #[test]

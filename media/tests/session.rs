@@ -7,7 +7,9 @@ use hotline_media::dtmf::DtmfSender;
 use hotline_media::g711::Codec;
 use hotline_media::rtp::{RtpHeader, RtpPacket};
 use hotline_media::sdp::{self, LocalMedia, SessionDescription};
-use hotline_media::session::{AfterPlay, MediaEvent, Mode, RtpSession, SessionConfig, Transmit};
+use hotline_media::session::{
+    AfterPlay, MediaEvent, Mode, RtpSession, SessionConfig, Transmit, TransmitKind,
+};
 use hotline_media::{FRAME_DURATION, FRAME_SAMPLES, Prompt};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -115,8 +117,12 @@ fn mean_square(samples: &[i16]) -> f64 {
     samples.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / samples.len() as f64
 }
 
+/// The RTP datagrams a session queued; its RTCP reports (which a driver sends from the
+/// RTCP socket) are left out, and looked at in the RTCP tests.
 fn drain_transmits(s: &mut RtpSession) -> Vec<Transmit> {
-    std::iter::from_fn(|| s.poll_transmit()).collect()
+    std::iter::from_fn(|| s.poll_transmit())
+        .filter(|t| t.kind == TransmitKind::Rtp)
+        .collect()
 }
 
 fn drain_events(s: &mut RtpSession) -> Vec<MediaEvent> {
@@ -282,8 +288,12 @@ fn prompt_plays_in_order_then_reports_done() {
             "frame {i}: {first}"
         );
     }
-    // Silence afterwards: the only deadline left is the RTP timeout.
-    assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(60)));
+    // Silence afterwards: the only deadlines left are the RTP timeout and RTCP reports.
+    let report = s.rtcp().unwrap().poll_timeout().unwrap();
+    assert_eq!(
+        s.poll_timeout(),
+        Some(report.min(start + Duration::from_secs(60)))
+    );
     s.handle_tick(start + Duration::from_secs(1));
     assert!(drain_transmits(&mut s).is_empty());
 }
@@ -619,4 +629,662 @@ fn sender_and_session_agree_over_a_simulated_call() {
     assert_eq!(a.stats().packets_out, 10);
     assert_eq!(b.stats().packets_in, 10);
     assert_eq!(a.stats().packets_in, 10);
+}
+
+// ---- Conference mode, RTCP, in-band DTMF and voice activity, over a simulated network ----
+
+/// One side of a simulated call: a session and the addresses it is reached at.
+struct Leg {
+    s: RtpSession,
+    rtp: SocketAddr,
+    /// Its RTCP socket; `None` with rtcp-mux (RTCP comes and goes on the RTP port).
+    rtcp: Option<SocketAddr>,
+}
+
+/// A datagram on its way.
+struct Flight {
+    at: Instant,
+    from: SocketAddr,
+    to: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+/// Two legs wired back to back through a lossy, jittery network; time is simulated.
+struct Net {
+    rng: StdRng,
+    legs: [Leg; 2],
+    latency: Duration,
+    jitter: Duration,
+    loss: f64,
+    flights: Vec<Flight>,
+    /// Every event, with the instant it came out and the leg's index.
+    events: Vec<(Instant, usize, MediaEvent)>,
+    /// Every RTP packet each leg sent, in order.
+    rtp_sent: [Vec<Vec<u8>>; 2],
+    /// Every RTCP datagram each leg sent, with its destination.
+    rtcp_sent: [Vec<(SocketAddr, Vec<u8>)>; 2],
+}
+
+const A_RTP: &str = "203.0.113.5:20000";
+const A_RTCP: &str = "203.0.113.5:20001";
+const B_RTP: &str = "192.0.2.10:40000";
+const B_RTCP: &str = "192.0.2.10:40001";
+
+/// A leg at `rtp` talking to `peer` in PCMU, with RTCP on its own port or muxed.
+fn leg(start: Instant, seed: u64, rtp: &str, peer: &str, peer_rtcp: &str, mux: bool) -> Leg {
+    let config = SessionConfig {
+        codec: Codec::Pcmu,
+        payload_type: 0,
+        dtmf_payload_type: Some(101),
+        remote: addr(peer),
+        remote_rtcp: Some(addr(peer_rtcp)),
+        rtcp_mux: mux,
+        rtcp_interval: Some(Duration::from_secs(5)),
+        ntp_at_start: 0xE000_0000_0000_0000 + seed,
+        inband_dtmf: false,
+        direction: sdp::Direction::SendRecv,
+        rtp_timeout: SessionConfig::DEFAULT_RTP_TIMEOUT,
+        initial_rtp_timeout: SessionConfig::DEFAULT_INITIAL_RTP_TIMEOUT,
+    };
+    let rtp = addr(rtp);
+    Leg {
+        s: RtpSession::new(start, config, &mut StdRng::seed_from_u64(seed)),
+        rtp,
+        rtcp: (!mux).then(|| SocketAddr::new(rtp.ip(), rtp.port() + 1)),
+    }
+}
+
+impl Net {
+    fn new(seed: u64, a: Leg, b: Leg, latency_ms: u64, jitter_ms: u64, loss: f64) -> Net {
+        Net {
+            rng: StdRng::seed_from_u64(seed),
+            legs: [a, b],
+            latency: Duration::from_millis(latency_ms),
+            jitter: Duration::from_millis(jitter_ms),
+            loss,
+            flights: Vec::new(),
+            events: Vec::new(),
+            rtp_sent: [Vec::new(), Vec::new()],
+            rtcp_sent: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Runs from `start` to `end`: datagrams are delivered when due, sessions are ticked
+    /// at their deadlines and every 20 ms, when `on_tick(leg, session, now, tick)` runs
+    /// too (take and send frames there).
+    fn run(
+        &mut self,
+        start: Instant,
+        end: Instant,
+        mut on_tick: impl FnMut(usize, &mut RtpSession, Instant, u32),
+    ) {
+        let mut tick = 0u32;
+        let mut next_tick = start;
+        let mut now = start;
+        loop {
+            let next = [
+                Some(next_tick),
+                self.flights.iter().map(|f| f.at).min(),
+                self.legs[0].s.poll_timeout(),
+                self.legs[1].s.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap();
+            if next > end {
+                break;
+            }
+            now = next.max(now);
+            self.flights.sort_by_key(|f| f.at);
+            let due = self.flights.iter().take_while(|f| f.at <= now).count();
+            for f in self.flights.drain(..due).collect::<Vec<_>>() {
+                let Some(i) = self
+                    .legs
+                    .iter()
+                    .position(|l| l.rtp == f.to || l.rtcp == Some(f.to))
+                else {
+                    continue; // nobody listens there
+                };
+                if self.legs[i].rtp == f.to {
+                    self.legs[i].s.handle_packet(now, f.from, &f.bytes);
+                } else {
+                    self.legs[i].s.handle_rtcp(now, f.from, &f.bytes);
+                }
+            }
+            for (i, leg) in self.legs.iter_mut().enumerate() {
+                if leg.s.poll_timeout().is_some_and(|t| t <= now) || now >= next_tick {
+                    leg.s.handle_tick(now);
+                }
+                if now >= next_tick {
+                    on_tick(i, &mut leg.s, now, tick);
+                }
+            }
+            if now >= next_tick {
+                next_tick += TICK;
+                tick += 1;
+            }
+            for i in 0..2 {
+                while let Some(t) = self.legs[i].s.poll_transmit() {
+                    let from = match t.kind {
+                        TransmitKind::Rtp => self.legs[i].rtp,
+                        TransmitKind::Rtcp => self.legs[i].rtcp.unwrap_or(self.legs[i].rtp),
+                    };
+                    match t.kind {
+                        TransmitKind::Rtp => self.rtp_sent[i].push(t.bytes.clone()),
+                        TransmitKind::Rtcp => self.rtcp_sent[i].push((t.dest, t.bytes.clone())),
+                    }
+                    if !self.rng.random_bool(self.loss) {
+                        let jitter = self.jitter.mul_f64(self.rng.random::<f64>());
+                        self.flights.push(Flight {
+                            at: now + self.latency + jitter,
+                            from,
+                            to: t.dest,
+                            bytes: t.bytes.clone(),
+                        });
+                    }
+                    self.legs[i].s.recycle(t.bytes);
+                }
+                while let Some(e) = self.legs[i].s.poll_event() {
+                    self.events.push((now, i, e));
+                }
+            }
+        }
+    }
+
+    fn quality(&self, leg: usize) -> Vec<(f32, f32, f32, Option<f32>)> {
+        self.events
+            .iter()
+            .filter(|(_, i, _)| *i == leg)
+            .filter_map(|(_, _, e)| match *e {
+                MediaEvent::Quality {
+                    mos,
+                    loss_fraction,
+                    jitter_ms,
+                    rtt_ms,
+                } => Some((mos, loss_fraction, jitter_ms, rtt_ms)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Frame `n` of a continuous sine at `freq` (an integer number of cycles per frame is
+/// not needed: the phase runs on).
+fn tone_frame(freq: f64, amplitude: f64, n: u32) -> hotline_media::Frame {
+    let mut frame = [0i16; FRAME_SAMPLES];
+    for (k, s) in frame.iter_mut().enumerate() {
+        let t = (n as usize * FRAME_SAMPLES + k) as f64 / 8000.0;
+        *s = (amplitude * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16;
+    }
+    frame
+}
+
+#[test]
+fn mix_mode_plays_each_peers_tone_through_jitter_and_loss() {
+    let start = t0();
+    let a = leg(start, 1, A_RTP, B_RTP, B_RTCP, false);
+    let b = leg(start, 2, B_RTP, A_RTP, A_RTCP, false);
+    // 40-70 ms one way (packets overtake each other), 2% loss.
+    let mut net = Net::new(0x004D_4958, a, b, 40, 30, 0.02);
+    net.legs[0].s.set_mode(start, Mode::Mix);
+    net.legs[1].s.set_mode(start, Mode::Mix);
+    let freqs = [600.0, 1000.0];
+    let mut heard: [Vec<hotline_media::Frame>; 2] = [Vec::new(), Vec::new()];
+    let seconds = 10;
+    net.run(
+        start,
+        start + Duration::from_secs(seconds),
+        |i, s, now, tick| {
+            heard[i].push(*s.take_frame(now));
+            // What this leg's phone says (the mixer would add the others to it).
+            s.send_frame(now, &tone_frame(freqs[i], 8000.0, tick));
+        },
+    );
+
+    let ticks = seconds as usize * 50 + 1;
+    for i in 0..2 {
+        // One packet per tick, consecutive, the first with the marker.
+        let packets: Vec<RtpPacket<'_>> = net.rtp_sent[i]
+            .iter()
+            .map(|b| RtpPacket::parse(b).unwrap())
+            .collect();
+        assert_eq!(packets.len(), ticks, "leg {i}");
+        assert!(packets[0].marker());
+        assert!(packets[1..].iter().all(|p| !p.marker()));
+        for w in packets.windows(2) {
+            assert_eq!(w[1].sequence(), w[0].sequence().wrapping_add(1));
+            assert_eq!(w[1].timestamp(), w[0].timestamp().wrapping_add(160));
+        }
+        assert!(packets.iter().all(|p| p.ssrc() == net.legs[i].s.ssrc()));
+
+        // Each leg hears the other's tone, without a gap once it has started (the jitter
+        // buffer's initial delay and the network's 70 ms at most: 10 frames).
+        let other = freqs[1 - i];
+        let mine = freqs[i];
+        let frames = &heard[i][10..];
+        for (n, f) in frames.iter().enumerate() {
+            let total = mean_square(f);
+            assert!(
+                total > 0.3 * 8000.0f64.powi(2) / 2.0,
+                "leg {i} frame {n}: {total}"
+            );
+            // A sine's power at its frequency is half its mean square.
+            let share = goertzel(f, other) / total;
+            assert!(share > 0.4, "leg {i} frame {n}: {share}");
+            assert!(goertzel(f, mine) < 0.01 * total, "no echo of our own tone");
+        }
+        let pcm: Vec<i16> = frames.iter().flatten().copied().collect();
+        let share = goertzel(&pcm, other) / mean_square(&pcm);
+        assert!(share > 0.48, "leg {i}: {share}");
+
+        let jb = net.legs[i].s.jitter_stats();
+        assert!(jb.concealed > 0, "losses were concealed: {jb:?}");
+        assert!(jb.played as usize > ticks * 9 / 10, "{jb:?}");
+    }
+}
+
+#[test]
+fn take_frame_is_silence_before_the_stream_and_send_frame_needs_mix_mode() {
+    let start = t0();
+    let mut s = negotiated_session(start, "0 101");
+    assert_eq!(s.take_frame(start), &[0; FRAME_SAMPLES]);
+    // Not in Mix mode: send_frame sends nothing.
+    s.send_frame(start, &[1000; FRAME_SAMPLES]);
+    assert!(drain_transmits(&mut s).is_empty());
+    // Echo mode: packets are echoed at once and still reach take_frame.
+    s.set_mode(start, Mode::Echo);
+    let mut peer = Peer::new(Codec::Pcmu);
+    let mut played = 0;
+    for i in 0..20u32 {
+        let now = start + TICK * i;
+        s.handle_packet(now, addr(NAT_PEER), &peer.audio(&tone(1000.0, 160, 8000.0)));
+        assert_eq!(drain_transmits(&mut s).len(), 1);
+        if mean_square(s.take_frame(now)) > 1e6 {
+            played += 1;
+        }
+    }
+    assert!(played >= 15, "{played}");
+}
+
+/// The quality events of a 60 s call over a network with 25 ms each way and `loss`.
+fn rtcp_call(mux: bool, loss: f64) -> Net {
+    let start = t0();
+    let (a_rtcp, b_rtcp) = if mux {
+        (A_RTP, B_RTP)
+    } else {
+        (A_RTCP, B_RTCP)
+    };
+    let a = leg(start, 11, A_RTP, B_RTP, b_rtcp, mux);
+    let b = leg(start, 12, B_RTP, A_RTP, a_rtcp, mux);
+    let mut net = Net::new(0x5254_4350, a, b, 25, 0, loss);
+    net.legs[0].s.set_mode(start, Mode::Mix);
+    net.legs[1].s.set_mode(start, Mode::Mix);
+    net.run(start, start + Duration::from_secs(60), |i, s, now, tick| {
+        s.take_frame(now);
+        s.send_frame(now, &tone_frame(300.0 + 200.0 * i as f64, 4000.0, tick));
+    });
+    net
+}
+
+#[test]
+fn rtcp_reports_give_rtt_loss_and_mos() {
+    for mux in [false, true] {
+        let lossy = rtcp_call(mux, 0.05);
+        let clean = rtcp_call(mux, 0.0);
+        for i in 0..2 {
+            let q = lossy.quality(i);
+            // At most one per 5 s interval (the first comes before any RTT is known).
+            assert!((7..=12).contains(&q.len()), "mux {mux} leg {i}: {q:?}");
+            for w in lossy
+                .events
+                .iter()
+                .filter(|(_, l, e)| *l == i && matches!(e, MediaEvent::Quality { .. }))
+                .collect::<Vec<_>>()
+                .windows(2)
+            {
+                assert!(w[1].0 - w[0].0 >= Duration::from_secs(5));
+            }
+            let with_rtt: Vec<_> = q.iter().filter(|e| e.3.is_some()).collect();
+            assert!(with_rtt.len() >= q.len() - 3, "{q:?}");
+            for &&(mos, loss, jitter, rtt) in &with_rtt {
+                let rtt = rtt.unwrap();
+                assert!((48.0..52.0).contains(&rtt), "rtt {rtt}");
+                assert!((0.0..0.12).contains(&loss), "loss {loss}");
+                assert!(jitter < 1.0, "jitter {jitter}");
+                assert!((3.0..4.3).contains(&mos), "mos {mos}");
+            }
+            let mean_loss = q.iter().map(|e| e.1).sum::<f32>() / q.len() as f32;
+            assert!((0.035..0.065).contains(&mean_loss), "mean loss {mean_loss}");
+            let mean_mos = q.iter().map(|e| e.0).sum::<f32>() / q.len() as f32;
+
+            let c = clean.quality(i);
+            assert!(c.iter().all(|e| e.1 == 0.0), "{c:?}");
+            let clean_mos = c.iter().map(|e| e.0).sum::<f32>() / c.len() as f32;
+            assert!(clean_mos > 4.3, "{clean_mos}");
+            assert!(mean_mos < clean_mos - 0.3, "{mean_mos} vs {clean_mos}");
+
+            // Reports went where the peer listens: its RTP port with mux, else port + 1.
+            let expected = if mux {
+                lossy.legs[1 - i].rtp
+            } else {
+                lossy.legs[1 - i].rtcp.unwrap()
+            };
+            let sent = &clean.rtcp_sent[i];
+            assert!((9..=16).contains(&sent.len()), "{}", sent.len());
+            assert!(sent.iter().all(|(dest, _)| *dest == expected));
+            let stats = clean.legs[i].s.stats();
+            assert_eq!(stats.rtcp_packets_in, clean.rtcp_sent[1 - i].len() as u64);
+            assert_eq!(stats.rtcp_packets_out, sent.len() as u64);
+            assert_eq!(stats.dropped_wrong_source, 0);
+            // RTCP is neither audio nor a malformed RTP packet.
+            assert_eq!(stats.dropped_malformed, 0);
+            assert_eq!(stats.dropped_wrong_payload_type, 0);
+        }
+    }
+}
+
+#[test]
+fn rtcp_from_a_stranger_is_ignored_and_the_peer_is_read_on_any_port() {
+    use hotline_media::rtcp::{ReportBlock, write_receiver_report};
+    let start = t0();
+    let mut s = negotiated_session(start, "0 101");
+    s.set_mode(start, Mode::Echo);
+    let report_on_us = |s: &RtpSession| {
+        let mut out = Vec::new();
+        let block = ReportBlock {
+            ssrc: s.ssrc(),
+            fraction_lost: 26,
+            ..ReportBlock::default()
+        };
+        write_receiver_report(&mut out, 0xABCD, &[block]).unwrap();
+        out
+    };
+    let rr = report_on_us(&s);
+    // Before latching: only the SDP's RTCP (or RTP) address is the peer.
+    s.handle_rtcp(start, addr("198.51.100.7:61001"), &rr);
+    assert_eq!(s.stats().dropped_wrong_source, 1);
+    assert!(s.rtcp().unwrap().remote_report().is_none());
+    s.handle_rtcp(start, addr("192.0.2.10:40001"), &rr);
+    assert_eq!(s.stats().rtcp_packets_in, 1);
+    assert_eq!(s.rtcp().unwrap().remote_report().unwrap().fraction_lost, 26);
+
+    // Latched behind NAT: the peer's IP on any port; RTCP to the RTP port + 1 until the
+    // peer's own RTCP shows where it comes from.
+    let mut peer = Peer::new(Codec::Pcmu);
+    s.handle_packet(start, addr(NAT_PEER), &peer.audio(&[0; 160]));
+    assert_eq!(s.rtcp_destination(), Some(addr("198.51.100.7:61001")));
+    s.handle_rtcp(start, addr("203.0.113.99:61001"), &rr);
+    s.handle_packet(start, addr("203.0.113.99:61000"), &rr); // muxed, from a stranger
+    assert_eq!(s.stats().dropped_wrong_source, 3);
+    s.handle_rtcp(start, addr("198.51.100.7:3478"), &rr);
+    assert_eq!(s.stats().rtcp_packets_in, 2);
+    // Symmetric RTCP: reports go where the peer's come from.
+    assert_eq!(s.rtcp_destination(), Some(addr("198.51.100.7:3478")));
+    // Muxed RTCP from the latched address is read, never taken for audio.
+    s.handle_packet(start, addr(NAT_PEER), &rr);
+    assert_eq!(s.stats().rtcp_packets_in, 3);
+    assert_eq!(s.stats().dropped_malformed, 0);
+    assert_eq!(
+        drain_transmits(&mut s).len(),
+        1,
+        "only the audio packet echoed"
+    );
+}
+
+/// Peak amplitude of a sine at `dbm0` (a full-scale sine is +3.14 dBm0).
+fn dbm0_amplitude(dbm0: f64) -> f64 {
+    32768.0 * (0.4853 * 10f64.powf(dbm0 / 10.0)).sqrt()
+}
+
+/// Key presses as tones in the audio: each `press_ms` long at -10 dBm0 per tone, with
+/// `gap_ms` of silence before each.
+fn dtmf_audio(keys: &str, press_ms: usize, gap_ms: usize) -> Vec<i16> {
+    let rows = [697.0, 770.0, 852.0, 941.0];
+    let cols = [1209.0, 1336.0, 1477.0, 1633.0];
+    let pad = ["123A", "456B", "789C", "*0#D"];
+    let a = dbm0_amplitude(-10.0);
+    let mut pcm = Vec::new();
+    for key in keys.chars() {
+        let r = pad.iter().position(|row| row.contains(key)).unwrap();
+        let c = pad[r].find(key).unwrap();
+        pcm.resize(pcm.len() + gap_ms * 8, 0);
+        pcm.extend((0..press_ms * 8).map(|n| {
+            let t = n as f64 / 8000.0;
+            let w = 2.0 * std::f64::consts::PI * t;
+            (a * ((w * rows[r]).sin() + (w * cols[c] + 0.7).sin())) as i16
+        }));
+    }
+    pcm
+}
+
+/// Feeds `pcm` as 20 ms PCMU packets, one per tick, then ticks on for `tail` without
+/// packets; returns the events with their instants.
+fn feed(
+    s: &mut RtpSession,
+    start: Instant,
+    pcm: &[i16],
+    tail: Duration,
+) -> Vec<(Duration, MediaEvent)> {
+    let mut peer = Peer::new(Codec::Pcmu);
+    let mut events = Vec::new();
+    let mut now = start;
+    for frame in pcm.chunks(FRAME_SAMPLES) {
+        // A packet leaves when its 20 ms have been captured.
+        now += TICK;
+        s.handle_packet(now, addr(NAT_PEER), &peer.audio(frame));
+        s.take_frame(now);
+        s.handle_tick(now);
+        drain_transmits(s);
+        events.extend(drain_events(s).into_iter().map(|e| (now - start, e)));
+    }
+    let end = now + tail;
+    while now < end {
+        now += TICK;
+        s.handle_tick(now);
+        events.extend(drain_events(s).into_iter().map(|e| (now - start, e)));
+    }
+    events
+}
+
+fn inband_session(start: Instant, inband: bool) -> RtpSession {
+    let config = SessionConfig {
+        dtmf_payload_type: None, // no telephone-event: why in-band detection is on
+        inband_dtmf: inband,
+        ..*negotiated_session(start, "0").config()
+    };
+    RtpSession::new(start, config, &mut StdRng::seed_from_u64(4733))
+}
+
+#[test]
+fn inband_dtmf_is_detected_in_every_mode_when_asked_for() {
+    let pcm = dtmf_audio("123#", 80, 80);
+    for mode in [Mode::Silence, Mode::Echo, Mode::Mix] {
+        let start = t0();
+        let mut s = inband_session(start, true);
+        s.set_mode(start, mode.clone());
+        // The audio stops right after '#': the press is closed by the silence of the
+        // line, not by more packets.
+        let events: Vec<MediaEvent> = feed(&mut s, start, &pcm, Duration::from_millis(300))
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(digits(&events), "123#", "{mode:?}");
+        for e in &events {
+            if let MediaEvent::Dtmf { duration_ms, .. } = e {
+                assert!((70..=90).contains(duration_ms), "{e:?}");
+            }
+        }
+    }
+    // Off: tones are only audio.
+    let start = t0();
+    let mut s = inband_session(start, false);
+    s.set_mode(start, Mode::Echo);
+    let events: Vec<MediaEvent> = feed(&mut s, start, &pcm, Duration::from_millis(300))
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(digits(&events), "");
+}
+
+#[test]
+fn inband_detection_stops_once_the_peer_sends_telephone_events() {
+    let start = t0();
+    let config = SessionConfig {
+        inband_dtmf: true,
+        ..*negotiated_session(start, "0 101").config()
+    };
+    let mut s = RtpSession::new(start, config, &mut StdRng::seed_from_u64(1));
+    let mut peer = Peer::new(Codec::Pcmu);
+    // A phone that sends '5' both ways: as events, and as tones in its audio.
+    for d in press(&mut peer, '5', 100, 0) {
+        s.handle_packet(start, addr(NAT_PEER), &d);
+    }
+    let mut now = start;
+    for frame in dtmf_audio("5", 100, 40).chunks(FRAME_SAMPLES) {
+        now += TICK;
+        s.handle_packet(now, addr(NAT_PEER), &peer.audio(frame));
+    }
+    s.handle_tick(now + Duration::from_secs(1));
+    assert_eq!(digits(&drain_events(&mut s)), "5");
+}
+
+/// Background noise at about -60 dBov with voiced bursts (150 Hz and two harmonics, about
+/// -20 dBov) at the given spans, in ms.
+fn speech_audio(total_ms: usize, bursts: &[(usize, usize)]) -> Vec<i16> {
+    let mut rng = StdRng::seed_from_u64(0x0056_4144);
+    (0..total_ms * 8)
+        .map(|n| {
+            let noise = rng.random_range(-57.0..57.0); // uniform: -60 dBov
+            let ms = n / 8;
+            let voiced = bursts.iter().any(|&(a, b)| (a..b).contains(&ms));
+            let t = n as f64 / 8000.0;
+            let w = 2.0 * std::f64::consts::PI * 150.0 * t;
+            let v = if voiced {
+                2000.0 * (w.sin() + (2.0 * w).sin() + (3.0 * w).sin())
+            } else {
+                0.0
+            };
+            (noise + v) as i16
+        })
+        .collect()
+}
+
+fn speech_events(events: &[(Duration, MediaEvent)]) -> Vec<(u64, MediaEvent)> {
+    events
+        .iter()
+        .filter(|(_, e)| matches!(e, MediaEvent::SpeechStart | MediaEvent::SpeechEnd { .. }))
+        .map(|(t, e)| (t.as_millis() as u64, *e))
+        .collect()
+}
+
+#[test]
+fn speech_bursts_give_speech_events_at_the_right_times() {
+    let start = t0();
+    let mut s = negotiated_session(start, "0 101");
+    s.set_mode(start, Mode::Echo);
+    let pcm = speech_audio(4000, &[(1000, 1600), (2500, 2800)]);
+    let events = speech_events(&feed(&mut s, start, &pcm, Duration::ZERO));
+    // Speech is confirmed after two active frames (the packet of 1020-1040 ms arrives at
+    // 1040), and ends after 200 ms without one.
+    assert_eq!(
+        events,
+        [
+            (1040, MediaEvent::SpeechStart),
+            (1800, MediaEvent::SpeechEnd { duration_ms: 600 }),
+            (2540, MediaEvent::SpeechStart),
+            (3000, MediaEvent::SpeechEnd { duration_ms: 300 }),
+        ]
+    );
+}
+
+#[test]
+fn speech_ends_when_the_audio_stops() {
+    // A sender with silence suppression stops sending after the talkspurt.
+    let start = t0();
+    let mut s = negotiated_session(start, "0 101");
+    let pcm = speech_audio(1600, &[(1000, 1600)]);
+    let events = speech_events(&feed(&mut s, start, &pcm, Duration::from_secs(1)));
+    // The last packet arrives at 1600 ms; 120 ms later the talkspurt is closed.
+    assert_eq!(
+        events,
+        [
+            (1040, MediaEvent::SpeechStart),
+            (1720, MediaEvent::SpeechEnd { duration_ms: 600 }),
+        ]
+    );
+}
+
+#[test]
+fn random_datagrams_in_mix_mode_with_rtcp_never_panic() {
+    let start = t0();
+    let mut rng = StdRng::seed_from_u64(0x0052_5443);
+    let sources = [addr(NAT_PEER), addr(SDP_PEER), addr("192.0.2.10:40001")];
+    let config = SessionConfig {
+        inband_dtmf: true,
+        rtcp_interval: Some(Duration::from_millis(300)),
+        ..*negotiated_session(start, "0 101").config()
+    };
+    let mut s = RtpSession::new(start, config, &mut StdRng::seed_from_u64(5));
+    s.set_mode(start, Mode::Mix);
+    let mut now = start;
+    let mut tick = 0;
+    let mut last_seq: Option<u16> = None;
+    for i in 0..50_000u32 {
+        let len = rng.random_range(0..300);
+        let mut d: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        if len > 1 && rng.random_bool(0.5) {
+            d[0] = 0x80 | (d[0] & 0x3F);
+            d[1] = [0, 101, 200, 201, 202, 203][rng.random_range(0..6)];
+        }
+        let src = sources[rng.random_range(0..sources.len())];
+        if rng.random_bool(0.3) {
+            s.handle_rtcp(now, src, &d);
+        } else {
+            s.handle_packet(now, src, &d);
+        }
+        if i % 5 == 0 {
+            now += Duration::from_millis(rng.random_range(0..30));
+            s.handle_tick(now);
+            s.take_frame(now);
+            s.send_frame(now, &tone_frame(440.0, 1000.0, tick));
+            tick += 1;
+        }
+        if i % 10_000 == 0 {
+            s.bye(now);
+        }
+        while let Some(t) = s.poll_transmit() {
+            match t.kind {
+                TransmitKind::Rtp => {
+                    let p = RtpPacket::parse(&t.bytes).unwrap();
+                    assert_eq!(p.ssrc(), s.ssrc());
+                    if let Some(seq) = last_seq {
+                        assert_eq!(p.sequence(), seq.wrapping_add(1));
+                    }
+                    last_seq = Some(p.sequence());
+                }
+                TransmitKind::Rtcp => {
+                    assert!(hotline_media::rtcp::parse_compound(&t.bytes).all(|p| p.is_ok()));
+                    assert_eq!(Some(t.dest), s.rtcp_destination());
+                }
+            }
+            s.recycle(t.bytes);
+        }
+        while let Some(e) = s.poll_event() {
+            if let MediaEvent::Quality {
+                mos,
+                loss_fraction,
+                jitter_ms,
+                ..
+            } = e
+            {
+                assert!((1.0..=4.5).contains(&mos));
+                assert!((0.0..=1.0).contains(&loss_fraction));
+                assert!(jitter_ms >= 0.0);
+            }
+        }
+        let _ = s.poll_timeout();
+    }
+    assert_eq!(s.stats().packets_out, u64::from(tick));
+    assert!(s.stats().rtcp_packets_in > 0 && s.stats().rtcp_packets_out > 0);
 }

@@ -24,9 +24,9 @@ use hotline_media::session::AfterPlay;
 use hotline_media::{MediaEvent, Mode, Prompt, RtpSession, SessionConfig};
 use hotline_sip::ua::{CallId, EndReason};
 
-use crate::config::{Config, EMBEDDED_PROMPTS, Number, Route};
+use crate::config::{Config, EMBEDDED_PROMPTS, Number, Recording, Route};
 use crate::logging::Redact;
-use crate::media::{MediaWorkers, SessionHandle};
+use crate::media::{MediaWorkers, RoomRecording, RoomSpec, SessionHandle};
 use crate::metrics::Metrics;
 
 /// What a call task asks of the signalling core.
@@ -89,8 +89,9 @@ impl RtpPorts {
         }
     }
 
-    /// Bind an even port on `ip`, trying each port of the range at most once.
-    pub fn bind(&self, ip: IpAddr) -> std::io::Result<UdpSocket> {
+    /// Bind an even RTP port and the RTCP port above it on `ip`, trying each pair of the
+    /// range at most once.
+    pub fn bind_pair(&self, ip: IpAddr) -> std::io::Result<(UdpSocket, UdpSocket)> {
         let mut last = None;
         for _ in 0..self.count {
             let slot = self.cursor.fetch_add(1, Ordering::Relaxed) % self.count;
@@ -98,8 +99,13 @@ impl RtpPorts {
             let Ok(port) = u16::try_from(port) else {
                 continue;
             };
-            match UdpSocket::bind((ip, port)) {
-                Ok(s) => return Ok(s),
+            let Some(rtcp_port) = port.checked_add(1) else {
+                continue;
+            };
+            match UdpSocket::bind((ip, port))
+                .and_then(|rtp| UdpSocket::bind((ip, rtcp_port)).map(|rtcp| (rtp, rtcp)))
+            {
+                Ok(pair) => return Ok(pair),
                 Err(e) => last = Some(e),
             }
         }
@@ -172,8 +178,8 @@ async fn control(mut setup: CallSetup) {
             return wait_end(&mut setup.events).await;
         }
     };
-    let socket = match setup.ports.bind(setup.cfg.media_address) {
-        Ok(s) => s,
+    let (socket, rtcp_socket) = match setup.ports.bind_pair(setup.cfg.media_address) {
+        Ok(pair) => pair,
         Err(e) => {
             warn!(error = %e, "no RTP port available: 503");
             send(CallCommand::Reject { status: 503 }).await;
@@ -207,10 +213,28 @@ async fn control(mut setup: CallSetup) {
     let mut config = SessionConfig::new(&audio);
     config.rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs);
     config.initial_rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs * 2);
+    // Trunks without RFC 4733 send DTMF as tones in the audio.
+    config.inband_dtmf = audio.dtmf_payload_type.is_none();
+    config.ntp_at_start = ntp_now();
     let session = RtpSession::new(Instant::now(), config, &mut rng);
 
+    let mut room = None;
     let mode = match &setup.treatment.route {
         Route::Echo => Mode::Echo,
+        Route::Conference { room: name, record } => {
+            room = Some(RoomSpec {
+                name: name.clone().unwrap_or_else(|| setup.number.clone()),
+                record: match record {
+                    Recording::None => None,
+                    Recording::Mono | Recording::Stereo => Some(RoomRecording {
+                        dir: setup.cfg.data_dir.join("recordings"),
+                        stereo: *record == Recording::Stereo,
+                    }),
+                },
+            });
+            // The worker switches the session to mixing when it joins the room.
+            Mode::Mix
+        }
         Route::Play { prompt } => match load_prompt(prompt) {
             Some(prompt) => Mode::Play {
                 frames: prompt,
@@ -254,10 +278,16 @@ async fn control(mut setup: CallSetup) {
     );
     // Media starts at once for an echo; a prompt waits for the ACK so the caller hears it
     // from the start.
-    let mut pending_mode = Some(mode);
+    let mut pending_mode = match mode {
+        Mode::Mix => None,
+        other => Some(other),
+    };
 
     let (media_tx, mut media_rx) = mpsc::channel(32);
-    let handle = match setup.media.add(socket, session, media_tx) {
+    let handle = match setup
+        .media
+        .add(socket, Some(rtcp_socket), session, media_tx, room)
+    {
         Ok(h) => h,
         Err(e) => {
             warn!(error = %e, "media worker unavailable: hanging up");
@@ -311,6 +341,12 @@ async fn control(mut setup: CallSetup) {
                 MediaEvent::RemoteLatched { addr } => {
                     debug!(addr = %Redact(addr), "rtp latched");
                 }
+                MediaEvent::Quality { mos, loss_fraction, jitter_ms, rtt_ms } => {
+                    info!(mos, loss_pct = loss_fraction * 100.0, jitter_ms, rtt_ms, "call quality");
+                    setup.metrics.observe_mos(mos);
+                }
+                MediaEvent::SpeechStart => debug!("caller speaking"),
+                MediaEvent::SpeechEnd { duration_ms } => debug!(duration_ms, "caller silent"),
                 _ => {}
             },
         }
@@ -335,6 +371,16 @@ async fn wait_end(events: &mut mpsc::Receiver<CallEvent>) {
             return;
         }
     }
+}
+
+/// Now as a 64-bit NTP timestamp (RFC 3550 §4), for RTCP sender reports.
+fn ntp_now() -> u64 {
+    let since_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hotline_media::rtcp::duration_to_ntp(
+        since_unix + Duration::from_secs(hotline_media::rtcp::NTP_UNIX_OFFSET_SECS),
+    )
 }
 
 fn load_prompt(name: &str) -> Option<Prompt> {

@@ -8,6 +8,7 @@
 
 pub mod batch;
 
+use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -15,11 +16,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use hotline_media::{FRAME_DURATION, MediaEvent, Mode, RtpSession};
+use hotline_media::mixer::{Mixer, ParticipantId, Role, RoomId};
+use hotline_media::recorder::{Channels, Recorder, RecorderConfig};
+use hotline_media::session::TransmitKind;
+use hotline_media::{FRAME_DURATION, FRAME_SAMPLES, Frame, MediaEvent, Mode, RtpSession};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::mpsc as tokio_mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::metrics::Metrics;
 use batch::RecvBatch;
@@ -35,8 +39,10 @@ enum Command {
     Add {
         id: u64,
         socket: UdpSocket,
+        rtcp: Option<UdpSocket>,
         session: Box<RtpSession>,
         events: tokio_mpsc::Sender<MediaEvent>,
+        room: Option<RoomSpec>,
     },
     SetMode {
         id: u64,
@@ -45,6 +51,22 @@ enum Command {
     Remove {
         id: u64,
     },
+}
+
+/// A conference room a session joins: every session of one room runs on the same worker,
+/// whose mixer gives each participant everyone else's audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSpec {
+    pub name: String,
+    pub record: Option<RoomRecording>,
+}
+
+/// Where and how a room is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecording {
+    /// The directory the WAV file goes in (created if missing).
+    pub dir: std::path::PathBuf,
+    pub stereo: bool,
 }
 
 /// The pool of media workers. Cheap to clone.
@@ -90,6 +112,8 @@ impl MediaWorkers {
                 metrics: metrics.clone(),
                 packets_in: 0,
                 packets_out: 0,
+                mixer: Mixer::new(),
+                rooms: HashMap::new(),
             };
             std::thread::Builder::new()
                 .name(format!("hotline-media-{n}"))
@@ -120,19 +144,35 @@ impl MediaWorkers {
     pub fn add(
         &self,
         socket: UdpSocket,
+        rtcp: Option<UdpSocket>,
         session: RtpSession,
         events: tokio_mpsc::Sender<MediaEvent>,
+        room: Option<RoomSpec>,
     ) -> std::io::Result<SessionHandle> {
         socket.set_nonblocking(true)?;
-        let worker =
-            self.inner.next_worker.fetch_add(1, Ordering::Relaxed) % self.inner.workers.len();
+        if let Some(r) = &rtcp {
+            r.set_nonblocking(true)?;
+        }
+        let workers = self.inner.workers.len();
+        let worker = match &room {
+            // A room lives on one worker, chosen by its name.
+            Some(r) => {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                r.name.hash(&mut h);
+                (h.finish() % workers as u64) as usize
+            }
+            None => self.inner.next_worker.fetch_add(1, Ordering::Relaxed) % workers,
+        };
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         self.inner.workers[worker]
             .send(Command::Add {
                 id,
                 socket,
+                rtcp,
                 session: Box::new(session),
                 events,
+                room,
             })
             .map_err(|_| std::io::Error::other("media worker stopped"))?;
         Ok(SessionHandle { worker, id })
@@ -156,8 +196,21 @@ impl MediaWorkers {
 struct Entry {
     id: u64,
     socket: UdpSocket,
+    /// The RTCP socket (RTP port + 1), unless RTCP is multiplexed on the RTP socket.
+    rtcp: Option<UdpSocket>,
     session: Box<RtpSession>,
     events: tokio_mpsc::Sender<MediaEvent>,
+    /// The session's place in a conference room, if it is in one.
+    member: Option<(String, ParticipantId)>,
+}
+
+/// A conference room on this worker.
+struct Room {
+    id: RoomId,
+    members: Vec<ParticipantId>,
+    recorder: Option<Recorder<std::fs::File>>,
+    stereo: bool,
+    mono_mix: Box<Frame>,
 }
 
 /// The token of the waker that says "commands are waiting".
@@ -173,6 +226,8 @@ struct Worker {
     metrics: Metrics,
     packets_in: u64,
     packets_out: u64,
+    mixer: Mixer,
+    rooms: HashMap<String, Room>,
 }
 
 impl Worker {
@@ -194,9 +249,10 @@ impl Worker {
             // Packets are handled the moment they arrive (an echo goes straight back) ...
             let now = Instant::now();
             for event in events.iter() {
-                let slot = event.token().0;
-                if slot != WAKER.0 {
-                    self.receive(slot, now);
+                let token = event.token().0;
+                if token != WAKER.0 {
+                    // Token 2·slot is a session's RTP socket, 2·slot + 1 its RTCP socket.
+                    self.receive(token / 2, token % 2 == 1, now);
                 }
             }
             // ... and every session is ticked every 20 ms (prompts, mixing, timeouts).
@@ -204,8 +260,25 @@ impl Worker {
                 for slot in 0..self.sessions.len() {
                     if let Some(entry) = self.sessions[slot].as_mut() {
                         entry.session.handle_tick(now);
-                        self.flush(slot);
+                        if let Some((_, p)) = entry.member {
+                            let frame = entry.session.take_frame(now);
+                            let _ = self.mixer.put_frame(p, frame);
+                        }
                     }
+                }
+                if !self.rooms.is_empty() {
+                    self.mixer.tick();
+                    self.record_rooms();
+                    for entry in self.sessions.iter_mut().flatten() {
+                        if let Some((_, p)) = entry.member
+                            && let Ok(frame) = self.mixer.frame_for(p)
+                        {
+                            entry.session.send_frame(now, frame);
+                        }
+                    }
+                }
+                for slot in 0..self.sessions.len() {
+                    self.flush(slot);
                 }
                 self.metrics
                     .rtp_packets_in
@@ -228,17 +301,26 @@ impl Worker {
     }
 
     /// Drain one session's socket (batched) and act on what came in.
-    fn receive(&mut self, slot: usize, now: Instant) {
+    fn receive(&mut self, slot: usize, rtcp: bool, now: Instant) {
         let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
+        let socket = match (rtcp, &entry.rtcp) {
+            (false, _) => &entry.socket,
+            (true, Some(r)) => r,
+            (true, None) => return,
+        };
         loop {
-            let n = self.batch.recv(&entry.socket);
+            let n = self.batch.recv(socket);
             if n == 0 {
                 break;
             }
             for (from, bytes) in self.batch.iter() {
-                entry.session.handle_packet(now, from, bytes);
+                if rtcp {
+                    entry.session.handle_rtcp(now, from, bytes);
+                } else {
+                    entry.session.handle_packet(now, from, bytes);
+                }
             }
             self.packets_in += n as u64;
             if n < batch::BATCH {
@@ -254,8 +336,12 @@ impl Worker {
             return;
         };
         while let Some(t) = entry.session.poll_transmit() {
-            // A full socket buffer drops the frame, as the network would.
-            if entry.socket.send_to(&t.bytes, t.dest).is_ok() {
+            let socket = match (t.kind, &entry.rtcp) {
+                (TransmitKind::Rtcp, Some(rtcp)) => rtcp,
+                _ => &entry.socket,
+            };
+            // A full socket buffer drops the packet, as the network would.
+            if socket.send_to(&t.bytes, t.dest).is_ok() && t.kind == TransmitKind::Rtp {
                 self.packets_out += 1;
             }
             entry.session.recycle(t.bytes);
@@ -271,6 +357,90 @@ impl Worker {
         }
     }
 
+    /// Add a participant to a room, creating the room (and its recording) on first use.
+    fn join(&mut self, spec: &RoomSpec) -> Result<ParticipantId, hotline_media::mixer::MixerError> {
+        let room = match self.rooms.entry(spec.name.clone()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let id = self.mixer.create_room();
+                let (recorder, stereo) = match &spec.record {
+                    Some(rec) => (open_recording(&spec.name, rec), rec.stereo),
+                    None => (None, false),
+                };
+                v.insert(Room {
+                    id,
+                    members: Vec::new(),
+                    recorder,
+                    stereo,
+                    mono_mix: Box::new([0; FRAME_SAMPLES]),
+                })
+            }
+        };
+        let p = self.mixer.add_participant(room.id, Role::SpeakListen)?;
+        room.members.push(p);
+        Ok(p)
+    }
+
+    fn leave(&mut self, name: &str, p: ParticipantId) {
+        let _ = self.mixer.remove_participant(p);
+        let Some(room) = self.rooms.get_mut(name) else {
+            return;
+        };
+        room.members.retain(|m| *m != p);
+        if room.members.is_empty()
+            && let Some(room) = self.rooms.remove(name)
+        {
+            let _ = self.mixer.remove_room(room.id);
+            if let Some(recorder) = room.recorder {
+                match recorder.finish_synced() {
+                    Ok(info) => info!(
+                        room = name,
+                        path = ?info.path,
+                        duration_ms = info.duration.as_millis() as u64,
+                        channels = info.channels.count(),
+                        pauses = info.pauses.len(),
+                        "recording finished"
+                    ),
+                    Err(e) => warn!(room = name, error = %e, "recording could not be finished"),
+                }
+            }
+        }
+    }
+
+    /// Write this tick's audio of every recorded room.
+    fn record_rooms(&mut self) {
+        for (name, room) in &mut self.rooms {
+            let Some(recorder) = room.recorder.as_mut() else {
+                continue;
+            };
+            let silence = [0i16; FRAME_SAMPLES];
+            let input = |i: usize| {
+                room.members
+                    .get(i)
+                    .and_then(|p| self.mixer.input_of(*p).ok())
+                    .unwrap_or(&silence)
+            };
+            let result = if room.stereo {
+                recorder.write_frame_stereo(input(0), input(1))
+            } else {
+                room.mono_mix.fill(0);
+                for p in &room.members {
+                    if let Ok(frame) = self.mixer.input_of(*p) {
+                        for (acc, s) in room.mono_mix.iter_mut().zip(frame.iter()) {
+                            *acc = acc.saturating_add(*s);
+                        }
+                    }
+                }
+                recorder.write_frame_mono(&room.mono_mix[..])
+            };
+            if let Err(e) = result {
+                // Keep the call going; the recording keeps what reached the disk.
+                warn!(room = %name, error = %e, "recording write failed; recording stopped");
+                room.recorder = None;
+            }
+        }
+    }
+
     /// Apply queued commands; false when the pool is gone.
     fn apply_commands(&mut self) -> bool {
         loop {
@@ -278,28 +448,59 @@ impl Worker {
                 Ok(Command::Add {
                     id,
                     socket,
-                    session,
+                    rtcp,
+                    mut session,
                     events,
+                    room,
                 }) => {
+                    let member = match room {
+                        Some(spec) => match self.join(&spec) {
+                            Ok(p) => {
+                                session.set_mode(Instant::now(), Mode::Mix);
+                                Some((spec.name, p))
+                            }
+                            Err(e) => {
+                                warn!(room = %spec.name, error = %e, "cannot join room");
+                                None
+                            }
+                        },
+                        None => None,
+                    };
                     let slot = self.free.pop().unwrap_or_else(|| {
                         self.sessions.push(None);
                         self.sessions.len() - 1
                     });
+                    // Token 2·slot is the RTP socket, 2·slot + 1 the RTCP socket.
                     let fd = socket.as_raw_fd();
                     if let Err(e) = self.poll.registry().register(
                         &mut SourceFd(&fd),
-                        Token(slot),
+                        Token(slot * 2),
                         Interest::READABLE,
                     ) {
                         warn!(error = %e, "cannot watch an RTP socket");
                         self.free.push(slot);
+                        if let Some((room, p)) = member {
+                            self.leave(&room, p);
+                        }
                         continue;
+                    }
+                    if let Some(r) = &rtcp {
+                        let fd = r.as_raw_fd();
+                        if let Err(e) = self.poll.registry().register(
+                            &mut SourceFd(&fd),
+                            Token(slot * 2 + 1),
+                            Interest::READABLE,
+                        ) {
+                            warn!(error = %e, "cannot watch an RTCP socket: no RTCP for this call");
+                        }
                     }
                     self.sessions[slot] = Some(Entry {
                         id,
                         socket,
+                        rtcp,
                         session,
                         events,
+                        member,
                     });
                 }
                 Ok(Command::SetMode { id, mode }) => {
@@ -312,18 +513,69 @@ impl Worker {
                         .sessions
                         .iter()
                         .position(|e| e.as_ref().is_some_and(|e| e.id == id));
+                    if let Some(slot) = found {
+                        // A last report with BYE, then the sockets close.
+                        if let Some(entry) = self.sessions[slot].as_mut() {
+                            entry.session.bye(Instant::now());
+                        }
+                        self.flush(slot);
+                    }
                     if let Some(slot) = found
                         && let Some(entry) = self.sessions[slot].take()
                     {
-                        let fd = entry.socket.as_raw_fd();
-                        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+                        for socket in std::iter::once(&entry.socket).chain(entry.rtcp.as_ref()) {
+                            let fd = socket.as_raw_fd();
+                            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+                        }
                         self.free.push(slot);
+                        if let Some((room, p)) = entry.member {
+                            self.leave(&room, p);
+                        }
                     }
                 }
                 Err(mpsc::TryRecvError::Empty) => return true,
                 // The engine is gone: its sockets close with this thread.
                 Err(mpsc::TryRecvError::Disconnected) => return false,
             }
+        }
+    }
+}
+
+/// Open a room's recording file: `<dir>/<room>-<unix ms>.wav`.
+fn open_recording(room: &str, rec: &RoomRecording) -> Option<Recorder<std::fs::File>> {
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // Room names come from dialled numbers: keep only characters safe in a file name.
+    let safe: String = room
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if let Err(e) = std::fs::create_dir_all(&rec.dir) {
+        warn!(error = %e, dir = %rec.dir.display(), "cannot create the recordings directory");
+        return None;
+    }
+    let path = rec.dir.join(format!("{safe}-{started_unix_ms}.wav"));
+    let channels = if rec.stereo {
+        Channels::Stereo
+    } else {
+        Channels::Mono
+    };
+    match Recorder::create(&path, RecorderConfig::new(channels, started_unix_ms)) {
+        Ok(r) => {
+            info!(room, path = %path.display(), "recording started");
+            Some(r)
+        }
+        Err(e) => {
+            warn!(room, error = %e, path = %path.display(), "cannot start recording");
+            None
         }
     }
 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use hotline_sip::message::{Message, Response, parse};
 
+pub mod baresip;
+
 /// The directory of sipp scenarios.
 pub fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
