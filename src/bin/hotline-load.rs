@@ -65,6 +65,10 @@ struct Args {
     /// RTP worker threads.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Two-party rooms: call i dials `<number>-<i/2>`, so calls 0 and 1 meet in one room, 2
+    /// and 3 in the next, … (use with a conference prefix such as `room-*`).
+    #[arg(long)]
+    pairs: bool,
 }
 
 /// One call's RTP leg, owned by a worker.
@@ -154,9 +158,14 @@ fn rtp_worker(commands: mpsc::Receiver<WorkerCommand>, reports: mpsc::Sender<Leg
                     break;
                 }
                 for (_, bytes) in batch.iter() {
+                    // Only our PCMU stream counts: RTCP aimed at port + 1 can land on another
+                    // leg's socket and must not be taken for audio.
                     let Ok(rtp) = hotline_media::rtp::RtpPacket::parse(bytes) else {
                         continue;
                     };
+                    if rtp.payload_type() != 0 || hotline_media::rtcp::is_rtcp(bytes) {
+                        continue;
+                    }
                     let ts = rtp.timestamp();
                     if let Some((prev_at, prev_ts)) = leg.last {
                         // D(i-1,i) = (Rj - Ri) - (Sj - Si), in microseconds.
@@ -234,6 +243,8 @@ enum Phase {
 
 struct Call {
     id: usize,
+    /// The number this call dialled (its Request-URI user part).
+    number: String,
     call_id: String,
     from_tag: String,
     branch: String,
@@ -293,12 +304,16 @@ fn main() -> anyhow::Result<()> {
                  a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n",
                 ip = args.local_ip
             );
+            let num = if args.pairs {
+                format!("{}-{}", args.number, id / 2)
+            } else {
+                args.number.clone()
+            };
             let invite = format!(
                 "INVITE sip:{num}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\
                  Max-Forwards: 70\r\nFrom: <sip:load@{local}>;tag={from_tag}\r\nTo: <sip:{num}@{target}>\r\n\
                  Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:load@{local}>\r\n\
                  Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
-                num = args.number,
                 target = args.target,
                 len = sdp.len()
             )
@@ -307,6 +322,7 @@ fn main() -> anyhow::Result<()> {
             by_call_id.insert(call_id.clone(), id);
             calls.push(Call {
                 id,
+                number: num,
                 call_id,
                 from_tag,
                 branch,
@@ -491,7 +507,7 @@ fn handle_sip(
                             "BYE sip:{num}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={b}-bye;rport\r\n\
                              Max-Forwards: 70\r\nFrom: <sip:load@{local}>;tag={tag}\r\nTo: {to}\r\n\
                              Call-ID: {cid}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-                            num = args.number,
+                            num = call.number,
                             target = args.target,
                             b = call.branch,
                             tag = call.from_tag,
@@ -546,7 +562,7 @@ fn send_ack(
         "ACK sip:{num}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\
          Max-Forwards: 70\r\nFrom: <sip:load@{local}>;tag={tag}\r\nTo: {to}\r\n\
          Call-ID: {cid}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-        num = args.number,
+        num = call.number,
         target = args.target,
         tag = call.from_tag,
         cid = call.call_id,
