@@ -82,7 +82,7 @@ struct Leg {
     sent: u64,
     received: u64,
     /// Arrival time and RTP timestamp of the previous received packet.
-    last: Option<(Instant, u32)>,
+    last: Option<(Duration, u32)>,
     stop_at: Instant,
 }
 
@@ -119,6 +119,8 @@ fn rtp_worker(commands: mpsc::Receiver<WorkerCommand>, reports: mpsc::Sender<Leg
     };
     let mut events = Events::with_capacity(256);
     let mut batch = RecvBatch::new();
+    // Fallback clock for sockets without kernel stamps: time since this worker started.
+    let epoch = Instant::now();
     let mut packet = Vec::with_capacity(200);
     let mut next_tick = Instant::now();
     let mut open = true;
@@ -157,7 +159,9 @@ fn rtp_worker(commands: mpsc::Receiver<WorkerCommand>, reports: mpsc::Sender<Leg
                 if n == 0 {
                     break;
                 }
-                for (_, bytes) in batch.iter() {
+                for (_, bytes, stamp) in batch.iter_stamped() {
+                    // The kernel's arrival stamp, else when epoll woke us.
+                    let arrival = stamp.unwrap_or_else(|| arrival.duration_since(epoch));
                     // Only our PCMU stream counts: RTCP aimed at port + 1 can land on another
                     // leg's socket and must not be taken for audio.
                     let Ok(rtp) = hotline_media::rtp::RtpPacket::parse(bytes) else {
@@ -169,7 +173,7 @@ fn rtp_worker(commands: mpsc::Receiver<WorkerCommand>, reports: mpsc::Sender<Leg
                     let ts = rtp.timestamp();
                     if let Some((prev_at, prev_ts)) = leg.last {
                         // D(i-1,i) = (Rj - Ri) - (Sj - Si), in microseconds.
-                        let recv_us = (arrival - prev_at).as_micros() as i64;
+                        let recv_us = arrival.as_micros() as i64 - prev_at.as_micros() as i64;
                         let send_us = i64::from(ts.wrapping_sub(prev_ts) as i32) * 125;
                         let d = (recv_us - send_us).unsigned_abs();
                         samples.push(u32::try_from(d).unwrap_or(u32::MAX));
@@ -294,6 +298,8 @@ fn main() -> anyhow::Result<()> {
             placed += 1;
             let rtp = UdpSocket::bind((args.local_ip, 0)).context("bind RTP socket")?;
             rtp.set_nonblocking(true)?;
+            // Arrival times from the kernel keep our own scheduling out of the jitter figure.
+            let _ = hotline::media::batch::enable_kernel_timestamps(&rtp);
             let rtp_port = rtp.local_addr()?.port();
             let call_id = format!("load-{run_id}-{id}@{}", args.local_ip);
             let from_tag = format!("lt{id}");

@@ -18,7 +18,41 @@ pub struct RecvBatch {
     bufs: Vec<[u8; MAX_DATAGRAM]>,
     lens: [usize; BATCH],
     addrs: [Option<SocketAddr>; BATCH],
+    /// Kernel receive times (since the Unix epoch), for sockets with
+    /// [`enable_kernel_timestamps`]; `None` otherwise.
+    stamps: [Option<std::time::Duration>; BATCH],
     count: usize,
+}
+
+/// Ask the kernel to stamp every datagram with its arrival time (`SO_TIMESTAMPNS`), so a
+/// measurement does not include how late the reading thread got to it. Linux only; elsewhere
+/// a no-op that returns `Ok(false)`.
+pub fn enable_kernel_timestamps(socket: &UdpSocket) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid fd, a pointer to a live c_int and its exact size.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(true)
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = socket;
+        Ok(false)
+    }
 }
 
 impl Default for RecvBatch {
@@ -33,6 +67,7 @@ impl RecvBatch {
             bufs: vec![[0u8; MAX_DATAGRAM]; BATCH],
             lens: [0; BATCH],
             addrs: [None; BATCH],
+            stamps: [None; BATCH],
             count: 0,
         }
     }
@@ -40,6 +75,20 @@ impl RecvBatch {
     /// The datagrams of the last receive: (source, bytes).
     pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
         (0..self.count).filter_map(|i| Some((self.addrs[i]?, &self.bufs[i][..self.lens[i]])))
+    }
+
+    /// The datagrams of the last receive with their kernel arrival times (since the Unix
+    /// epoch), where the socket has [`enable_kernel_timestamps`].
+    pub fn iter_stamped(
+        &self,
+    ) -> impl Iterator<Item = (SocketAddr, &[u8], Option<std::time::Duration>)> {
+        (0..self.count).filter_map(|i| {
+            Some((
+                self.addrs[i]?,
+                &self.bufs[i][..self.lens[i]],
+                self.stamps[i],
+            ))
+        })
     }
 
     /// Receive up to [`BATCH`] datagrams without blocking (the socket must be non-blocking).
@@ -62,6 +111,9 @@ fn recv_batch(batch: &mut RecvBatch, socket: &UdpSocket) -> usize {
         let mut iov: [libc::iovec; BATCH] = std::mem::zeroed();
         let mut names: [libc::sockaddr_storage; BATCH] = std::mem::zeroed();
         let mut msgs: [libc::mmsghdr; BATCH] = std::mem::zeroed();
+        // Room for one SCM_TIMESTAMPNS control message per datagram (u64 words keep the
+        // buffer aligned for cmsghdr).
+        let mut control: [[u64; 8]; BATCH] = [[0; 8]; BATCH];
         for i in 0..BATCH {
             iov[i].iov_base = batch.bufs[i].as_mut_ptr().cast();
             iov[i].iov_len = MAX_DATAGRAM;
@@ -69,6 +121,8 @@ fn recv_batch(batch: &mut RecvBatch, socket: &UdpSocket) -> usize {
             msgs[i].msg_hdr.msg_iovlen = 1;
             msgs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
             msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
+            msgs[i].msg_hdr.msg_control = control[i].as_mut_ptr().cast();
+            msgs[i].msg_hdr.msg_controllen = std::mem::size_of::<[u64; 8]>() as _;
         }
         let n = libc::recvmmsg(
             socket.as_raw_fd(),
@@ -84,6 +138,22 @@ fn recv_batch(batch: &mut RecvBatch, socket: &UdpSocket) -> usize {
         for i in 0..n {
             batch.lens[i] = (msgs[i].msg_len as usize).min(MAX_DATAGRAM);
             batch.addrs[i] = sockaddr_to_std(&names[i]);
+            batch.stamps[i] = None;
+            let hdr = &msgs[i].msg_hdr;
+            let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                    && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+                {
+                    let ts =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
+                    batch.stamps[i] = Some(std::time::Duration::new(
+                        ts.tv_sec.max(0) as u64,
+                        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+                    ));
+                }
+                cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+            }
         }
         n
     }
@@ -129,6 +199,7 @@ fn recv_batch(batch: &mut RecvBatch, socket: &UdpSocket) -> usize {
             Ok((len, addr)) => {
                 batch.lens[n] = len;
                 batch.addrs[n] = Some(addr);
+                batch.stamps[n] = None;
                 n += 1;
             }
             Err(_) => break,
@@ -167,6 +238,29 @@ mod tests {
             }
         }
         assert_eq!(seen, (0..20).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn kernel_timestamps_come_with_each_datagram_when_enabled() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let stamped = enable_kernel_timestamps(&rx).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(b"one", rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        tx.send_to(b"two", rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut batch = RecvBatch::new();
+        assert_eq!(batch.recv(&rx), 2);
+        let stamps: Vec<_> = batch.iter_stamped().map(|(_, _, t)| t).collect();
+        if stamped {
+            let (a, b) = (stamps[0].unwrap(), stamps[1].unwrap());
+            // The two sends were 30 ms apart; the stamps say when each arrived, not when
+            // they were read (both in the same call).
+            assert!(b > a + std::time::Duration::from_millis(25), "{a:?} {b:?}");
+        } else {
+            assert!(stamps.iter().all(Option::is_none));
+        }
     }
 
     #[test]
