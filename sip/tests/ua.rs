@@ -309,6 +309,41 @@ fn reinvite_is_answered_with_the_current_sdp() {
 }
 
 #[test]
+fn reinvite_2xx_is_retransmitted_until_its_ack() {
+    let mut h = Harness::new();
+    let (_call, tag) = answered(&mut h);
+    h.receive(&request("ACK", "ack1", 1, Some(&tag), ""));
+    h.receive(&request("INVITE", "reinv", 2, Some(&tag), SDP));
+    h.advance_to(Duration::from_millis(1600));
+    let oks = |h: &Harness| {
+        h.responses()
+            .iter()
+            .filter(|r| r.status == 200 && r.headers.cseq().is_some_and(|c| c.seq == 2))
+            .count()
+    };
+    // Sent at 0, resent at 0.5 and 1.5 s.
+    assert_eq!(oks(&h), 3);
+    // A second re-INVITE while the first is unacknowledged: 491.
+    h.receive(&request("INVITE", "reinv2", 3, Some(&tag), SDP));
+    assert_eq!(h.statuses().last(), Some(&491));
+    h.receive(&request("ACK", "ack2", 2, Some(&tag), ""));
+    h.advance_to(Duration::from_secs(40));
+    assert_eq!(oks(&h), 3, "no retransmission after the ACK");
+    assert!(h.ended().is_empty());
+}
+
+#[test]
+fn reinvite_2xx_without_ack_ends_the_call() {
+    let mut h = Harness::new();
+    let (_call, tag) = answered(&mut h);
+    h.receive(&request("ACK", "ack1", 1, Some(&tag), ""));
+    h.receive(&request("INVITE", "reinv", 2, Some(&tag), SDP));
+    h.advance_to(Duration::from_secs(33));
+    assert_eq!(h.ended(), vec![EndReason::AckTimeout]);
+    assert!(h.requests().iter().any(|r| r.method == Method::Bye));
+}
+
+#[test]
 fn reject_ends_the_call_with_the_status() {
     let mut h = Harness::new();
     h.receive(&request("INVITE", "inv1", 1, None, SDP));

@@ -138,6 +138,8 @@ struct Call {
     local_sdp: Bytes,
     /// The controller has already been told the call ended (ACK timeout; BYE pending).
     end_reported: bool,
+    /// Our 2xx to a re-INVITE, retransmitted until its ACK (CSeq number, response, timer).
+    reinvite: Option<(u32, Box<Response>, TwoXxRetransmit)>,
 }
 
 /// The user-agent core. See the module documentation for the draining rule.
@@ -396,6 +398,10 @@ impl UserAgent {
             }
             return;
         }
+        if let Phase::Confirmed = c.phase {
+            self.reinvite_deadline(now, call, due);
+            return;
+        }
         let Phase::Answered {
             response,
             retransmit,
@@ -428,6 +434,46 @@ impl UserAgent {
         }
         if let Some(next) = retransmit.poll_timeout() {
             self.deadlines.push(Reverse((next, call)));
+        }
+    }
+
+    /// The 2xx to a re-INVITE: retransmit it, or end the call when no ACK came.
+    fn reinvite_deadline(&mut self, now: Instant, call: CallId, due: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some((_, response, retransmit)) = c.reinvite.as_mut() else {
+            return;
+        };
+        if retransmit.poll_timeout() != Some(due) {
+            return; // a stale heap entry
+        }
+        match retransmit.handle_timeout(now) {
+            Some(TwoXxAction::Retransmit) => {
+                self.transmits.push_back(Transmit {
+                    peer: c.peer,
+                    message: Message::Response((**response).clone()),
+                    key: None,
+                });
+                if let Some(next) = retransmit.poll_timeout() {
+                    self.deadlines.push(Reverse((next, call)));
+                }
+            }
+            Some(TwoXxAction::GiveUp) => {
+                // §13.3.1.4 holds for a re-INVITE's 2xx too: no ACK, no dialog.
+                c.reinvite = None;
+                c.end_reported = true;
+                self.events.push_back(UaEvent::Ended {
+                    call,
+                    reason: EndReason::AckTimeout,
+                });
+                self.send_bye(now, call);
+            }
+            None => {
+                if let Some(next) = retransmit.poll_timeout() {
+                    self.deadlines.push(Reverse((next, call)));
+                }
+            }
         }
     }
 
@@ -661,6 +707,7 @@ impl UserAgent {
                 route_set: request.headers.record_routes(),
                 local_sdp: Bytes::new(),
                 end_reported: false,
+                reinvite: None,
             },
         );
         self.events.push_back(UaEvent::IncomingCall {
@@ -712,10 +759,10 @@ impl UserAgent {
                 self.end(call, EndReason::RemoteBye);
             }
             Method::Invite => {
-                let busy = !matches!(
-                    self.calls.get(&call).map(|c| &c.phase),
-                    Some(Phase::Confirmed)
-                );
+                let busy = self
+                    .calls
+                    .get(&call)
+                    .is_none_or(|c| !matches!(c.phase, Phase::Confirmed) || c.reinvite.is_some());
                 if busy {
                     // §14.2: an INVITE while ours is still unacknowledged.
                     self.respond(now, &key, &request, 491, &[]);
@@ -730,7 +777,15 @@ impl UserAgent {
                         .push(HeaderName::ContentType, "application/sdp");
                     response.body = sdp;
                 }
-                let _ = self.tx.send_response(now, &key, response);
+                let _ = self.tx.send_response(now, &key, response.clone());
+                let reliable = peer.transport.reliable();
+                let retransmit = TwoXxRetransmit::new(now, &self.timers, reliable);
+                if let Some(next) = retransmit.poll_timeout() {
+                    self.deadlines.push(Reverse((next, call)));
+                }
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.reinvite = Some((seq, Box::new(response), retransmit));
+                }
                 if !request.body.is_empty() {
                     self.events.push_back(UaEvent::ReOffer {
                         call,
@@ -758,11 +813,19 @@ impl UserAgent {
         let Some(call) = self.find_dialog(request, &to_tag) else {
             return;
         };
-        if let Some(c) = self.calls.get_mut(&call)
-            && let Phase::Answered { .. } = c.phase
-        {
-            c.phase = Phase::Confirmed;
-            self.events.push_back(UaEvent::Confirmed { call });
+        let seq = request.headers.cseq().map(|c| c.seq);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        match c.phase {
+            Phase::Answered { .. } => {
+                c.phase = Phase::Confirmed;
+                self.events.push_back(UaEvent::Confirmed { call });
+            }
+            Phase::Confirmed if c.reinvite.as_ref().is_some_and(|(s, _, _)| Some(*s) == seq) => {
+                c.reinvite = None;
+            }
+            _ => {}
         }
     }
 
