@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use hotline_media::AudioCodec;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -77,6 +78,7 @@ struct RawMedia {
     address: Option<Spanned<String>>,
     rtp_ports: Option<Spanned<String>>,
     rtp_timeout_secs: Option<Spanned<usize>>,
+    codecs: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,7 +149,29 @@ pub struct Config {
     pub media_address: IpAddr,
     pub rtp_ports: (u16, u16),
     pub rtp_timeout_secs: u64,
+    /// The audio codecs calls may use. An answer takes the first of the caller's offer that
+    /// is here, so the order only matters for offers we make.
+    pub codecs: Vec<AudioCodec>,
     pub numbers: BTreeMap<String, Number>,
+}
+
+/// `media.codecs` when the file has none: G.711 first, so a phone that offers G.711 and
+/// more still gets what it prefers.
+pub const DEFAULT_CODECS: [AudioCodec; 4] = [
+    AudioCodec::Pcmu,
+    AudioCodec::Pcma,
+    AudioCodec::G722,
+    AudioCodec::Opus,
+];
+
+/// The names `media.codecs` takes, in [`AudioCodec::ALL`]'s order.
+fn codec_name(codec: AudioCodec) -> &'static str {
+    match codec {
+        AudioCodec::Pcmu => "pcmu",
+        AudioCodec::Pcma => "pcma",
+        AudioCodec::G722 => "g722",
+        AudioCodec::Opus => "opus",
+    }
 }
 
 impl Config {
@@ -257,6 +281,7 @@ impl Config {
             30,
             "media.rtp_timeout_secs",
         ) as u64;
+        let codecs = v.codecs(raw.media.codecs.as_ref());
         let mut numbers = BTreeMap::new();
         for (number, spanned) in raw.numbers {
             let at = spanned.referenced;
@@ -330,6 +355,7 @@ impl Config {
             media_address,
             rtp_ports,
             rtp_timeout_secs,
+            codecs,
             numbers,
         })
     }
@@ -416,6 +442,45 @@ impl Validator<'_> {
         }
     }
 
+    /// `media.codecs`: known names (any case), each once, at least one.
+    fn codecs(&mut self, s: Option<&Spanned<Vec<Spanned<String>>>>) -> Vec<AudioCodec> {
+        let Some(list) = s else {
+            return DEFAULT_CODECS.to_vec();
+        };
+        let mut codecs = Vec::new();
+        for name in &list.value {
+            let known = AudioCodec::ALL
+                .into_iter()
+                .find(|&c| codec_name(c).eq_ignore_ascii_case(name.value.trim()));
+            match known {
+                None => {
+                    let mut names: Vec<&str> = AudioCodec::ALL.map(codec_name).to_vec();
+                    names.sort_unstable();
+                    self.error(
+                        name,
+                        format!(
+                            "media.codecs: unknown codec `{}` (known: {})",
+                            name.value,
+                            names.join(", ")
+                        ),
+                    );
+                }
+                Some(c) if codecs.contains(&c) => self.error(
+                    name,
+                    format!("media.codecs: `{}` is listed twice", name.value),
+                ),
+                Some(c) => codecs.push(c),
+            }
+        }
+        if list.value.is_empty() {
+            self.error(list, "media.codecs: list at least one codec");
+        }
+        if codecs.is_empty() {
+            return DEFAULT_CODECS.to_vec();
+        }
+        codecs
+    }
+
     fn range(
         &mut self,
         s: Option<&Spanned<usize>>,
@@ -460,6 +525,42 @@ mod tests {
             }
         );
         assert_eq!(c.numbers["welcome"].ring_secs, 0);
+        assert_eq!(c.codecs, DEFAULT_CODECS);
+    }
+
+    #[test]
+    fn codecs_are_listed_by_name() {
+        let c = Config::parse("m.yaml", "media:\n  codecs: [opus, G722, pcma]\n").expect("valid");
+        assert_eq!(
+            c.codecs,
+            [AudioCodec::Opus, AudioCodec::G722, AudioCodec::Pcma]
+        );
+        // Absent: the default.
+        let c = Config::parse("m.yaml", "media:\n  rtp_timeout_secs: 9\n").expect("valid");
+        assert_eq!(c.codecs, DEFAULT_CODECS);
+    }
+
+    #[test]
+    fn unknown_duplicate_and_missing_codecs_name_line_and_column() {
+        let text = "media:\n  codecs:\n    - pcmu\n    - g729\n    - pcmu\n";
+        let e = Config::parse("k.yaml", text).unwrap_err();
+        let lines: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with(
+                "k.yaml:4:7: media.codecs: unknown codec `g729` (known: g722, opus, pcma, pcmu)"
+            ),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("k.yaml:5:7: media.codecs: `pcmu` is listed twice"),
+            "{lines:?}"
+        );
+        let e = Config::parse("k.yaml", "media:\n  codecs: []\n").unwrap_err();
+        assert_eq!((e.0[0].line, e.0[0].column), (2, 11), "{:?}", e.0);
+        assert!(e.0[0].message.contains("at least one"), "{:?}", e.0);
+        // Not a list.
+        assert!(Config::parse("k.yaml", "media:\n  codecs: opus\n").is_err());
     }
 
     #[test]

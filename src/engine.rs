@@ -56,6 +56,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Err(e) => warn!(error = %e, "cannot scan the recordings directory"),
         }
     }
+    // The case database (DATABASE_URL, else <data>/hotline.db) is migrated before listening.
+    let case_api = hotline_case_api::AppState::open(&cfg.data_dir)
+        .await
+        .context("cannot open the case database")?;
+    info!(database = ?case_api.db().backend(), "case database ready");
     let metrics = Metrics::new();
     let udp = Arc::new(
         UdpSocket::bind(cfg.sip_listen)
@@ -102,6 +107,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     ));
     let http_state = HttpState {
         metrics: metrics.clone(),
+        case_api: Some(case_api),
     };
     let mut http_stop = shutdown_rx.clone();
     let http_task = tokio::spawn(http::serve(http_listener, http_state, async move {

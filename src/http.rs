@@ -1,4 +1,7 @@
-//! The HTTP port: `/healthz` and `/metrics` (the case API and web pages join it later).
+//! The HTTP port: `/healthz`, `/metrics` and the case API under `/api/` (web pages join it
+//! later).
+
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::State;
@@ -12,14 +15,21 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 pub struct HttpState {
     pub metrics: Metrics,
+    /// The case API's state; `None` serves only `/healthz` and `/metrics`.
+    pub case_api: Option<hotline_case_api::AppState>,
 }
 
 /// The HTTP application, testable without a socket.
 pub fn app(state: HttpState) -> Router {
-    Router::new()
+    let case_api = state.case_api.clone();
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state);
+    match case_api {
+        Some(api) => app.merge(hotline_case_api::router(api)),
+        None => app,
+    }
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -47,7 +57,11 @@ pub async fn serve(
     state: HttpState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address reaches the case API's audit rows through `ConnectInfo`.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -136,6 +136,8 @@ struct Pending {
 /// returns `None`, then wake at [`poll_timeout`](Self::poll_timeout).
 #[derive(Debug)]
 pub struct DtmfReceiver {
+    /// The telephone-event clock: durations are in its units.
+    clock_rate: u32,
     pending: Option<Pending>,
     recent: [Option<u32>; RECENT_EVENTS],
     recent_next: usize,
@@ -149,9 +151,21 @@ impl Default for DtmfReceiver {
 }
 
 impl DtmfReceiver {
-    /// A receiver with nothing in flight.
+    /// A receiver with nothing in flight, for events at 8 kHz (`telephone-event/8000`).
     pub fn new() -> Self {
+        Self::with_clock_rate(crate::CLOCK_RATE)
+    }
+
+    /// A receiver for events at `clock_rate` Hz: telephone-event takes its codec's clock
+    /// (RFC 4733 §2.1), so `telephone-event/48000` beside Opus counts durations in 48 kHz
+    /// units. A rate of 0 is taken as 8000.
+    pub fn with_clock_rate(clock_rate: u32) -> Self {
         DtmfReceiver {
+            clock_rate: if clock_rate == 0 {
+                crate::CLOCK_RATE
+            } else {
+                clock_rate
+            },
             pending: None,
             recent: [None; RECENT_EVENTS],
             recent_next: 0,
@@ -220,7 +234,7 @@ impl DtmfReceiver {
         if let Some(digit) = event_to_digit(p.event) {
             self.digits.push_back(DtmfDigit {
                 digit,
-                duration_ms: u32::from(p.duration) * 1000 / crate::CLOCK_RATE,
+                duration_ms: u32::from(p.duration) * 1000 / self.clock_rate,
             });
         }
     }
@@ -372,6 +386,23 @@ mod tests {
             }]
         );
         assert_eq!(rx.poll_timeout(), None);
+    }
+
+    #[test]
+    fn durations_follow_the_event_clock() {
+        // Beside Opus, telephone-event/48000: 80 ms is 3840 units.
+        let mut rx = DtmfReceiver::with_clock_rate(48_000);
+        rx.handle_event(t0(), 9600, &ev(7, true, 3840));
+        assert_eq!(
+            drain(&mut rx),
+            [DtmfDigit {
+                digit: '7',
+                duration_ms: 80
+            }]
+        );
+        let mut rx = DtmfReceiver::with_clock_rate(0);
+        rx.handle_event(t0(), 0, &ev(7, true, 640));
+        assert_eq!(drain(&mut rx)[0].duration_ms, 80, "0 is taken as 8000");
     }
 
     #[test]

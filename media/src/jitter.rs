@@ -20,7 +20,8 @@
 //! ## Playout
 //! Frames are addressed by RTP timestamp: once a talkspurt is playing, the frame whose
 //! timestamp is the cursor's plays at each pop and the cursor moves on by one frame
-//! ([`FRAME_SAMPLES`]). Sequence numbers find holes: a missing packet whose successor is
+//! (20 ms at [`JitterConfig::clock_rate`]: [`FRAME_SAMPLES`] at 8 kHz, 960 at Opus's
+//! 48 kHz). Sequence numbers find holes: a missing packet whose successor is
 //! already here is reported [`Playout::Lost`]. When nothing at all is buffered (an
 //! underrun, or the sender fell silent), pops keep reporting `Lost` for up to
 //! [`JitterConfig::max_conceal`] and then `Empty`; a packet that turns up after its
@@ -128,9 +129,8 @@ const BUCKETS: usize = 512;
 /// A transit further than this from the floor is a new timeline, not jitter.
 const TIMING_JUMP_US: i64 = 10_000_000;
 
-const FRAME_TS: i64 = FRAME_SAMPLES as i64;
-const US_PER_TICK: i64 = 1_000_000 / CLOCK_RATE as i64;
-const FRAME_US: i64 = FRAME_TS * US_PER_TICK;
+/// One frame in microseconds.
+const FRAME_US: i64 = 20_000;
 
 /// How far over target + one frame the delay must be before a frame is dropped.
 const SHRINK_HYSTERESIS_US: i64 = 5_000;
@@ -155,6 +155,9 @@ pub struct JitterConfig {
     /// The payload bytes each slot is allocated for up front (G.711 at 20 ms: 160). A
     /// larger payload grows its slot once, up to [`MAX_PAYLOAD`].
     pub payload_capacity: usize,
+    /// The stream's RTP clock rate ([`AudioCodec::clock_rate`](crate::AudioCodec::clock_rate):
+    /// 8000 for G.711 and G.722, 48000 for Opus). Each frame is 20 ms of it; at least 50.
+    pub clock_rate: u32,
 }
 
 impl Default for JitterConfig {
@@ -165,6 +168,7 @@ impl Default for JitterConfig {
             initial_delay: Duration::from_millis(60),
             max_conceal: Duration::from_millis(100),
             payload_capacity: FRAME_SAMPLES,
+            clock_rate: CLOCK_RATE,
         }
     }
 }
@@ -302,6 +306,8 @@ struct Candidate {
 #[derive(Debug, Clone)]
 pub struct JitterBuffer {
     config: JitterConfig,
+    /// Timestamp units per frame: 20 ms at the clock rate.
+    frame_ts: i64,
     slots: Box<[Slot]>,
     candidate: Candidate,
     stats: JitterStats,
@@ -359,7 +365,9 @@ impl JitterBuffer {
             .initial_delay
             .clamp(config.min_delay, config.max_delay);
         config.payload_capacity = config.payload_capacity.min(MAX_PAYLOAD);
-        let slot = Slot {
+        config.clock_rate = config.clock_rate.max(50);
+        // Built one by one: a cloned `Vec` keeps its contents, not its capacity.
+        let slot = || Slot {
             seq: 0,
             ts: 0,
             marker: false,
@@ -368,7 +376,8 @@ impl JitterBuffer {
         };
         JitterBuffer {
             config,
-            slots: vec![slot; SLOTS].into_boxed_slice(),
+            frame_ts: i64::from(config.clock_rate / 50),
+            slots: (0..SLOTS).map(|_| slot()).collect(),
             candidate: Candidate {
                 held: false,
                 arrival: None,
@@ -524,7 +533,7 @@ impl JitterBuffer {
                         // A hole. Frames of it whose time already went by in an underrun
                         // were reported then; the rest are reported now, one per pop.
                         let missing = h - self.next_seq;
-                        let time_left = (head_ts - self.cursor_ts).div_euclid(FRAME_TS);
+                        let time_left = (head_ts - self.cursor_ts).div_euclid(self.frame_ts);
                         let skip = missing - time_left.clamp(0, missing);
                         self.skip_to(self.next_seq + skip);
                         if self.next_seq < h {
@@ -544,6 +553,18 @@ impl JitterBuffer {
         }
     }
 
+    /// The payload of packet `seq` if it is buffered, waiting to play: after a
+    /// [`Playout::Lost`] for `seq - 1`, the packet that follows the lost one, whose Opus
+    /// in-band FEC can rebuild it ([`Decoder::recover`](crate::codec::Decoder::recover)).
+    pub fn peek(&self, seq: u16) -> Option<&[u8]> {
+        if !self.active {
+            return None;
+        }
+        let ext = self.next_seq + i64::from(seq.wrapping_sub(self.next_seq as u16) as i16);
+        let slot = self.slot(ext);
+        (slot.seq == ext && slot.state == SlotState::Buffered).then_some(&slot.payload[..])
+    }
+
     /// Counters and the current delay figures.
     pub fn stats(&self) -> JitterStats {
         let mut stats = self.stats;
@@ -555,7 +576,8 @@ impl JitterBuffer {
         stats.delay = micros_to_duration(self.delay_us);
         stats.target_delay = micros_to_duration(self.current_target_us());
         stats.jitter = micros_to_duration(self.jitter_us as i64);
-        stats.jitter_rtp = (self.jitter_us / US_PER_TICK as f64) as u32;
+        stats.jitter_rtp =
+            (self.jitter_us * f64::from(self.config.clock_rate) / 1_000_000.0) as u32;
         stats
     }
 
@@ -588,7 +610,7 @@ impl JitterBuffer {
         if dseq > i64::from(MAX_DROPOUT) || dseq < -i64::from(MAX_MISORDER) {
             return true;
         }
-        if dseq > 0 && ext_ts < self.highest_ts - FRAME_TS {
+        if dseq > 0 && ext_ts < self.highest_ts - self.frame_ts {
             return true; // time runs backwards while the sequence goes on
         }
         self.floor_len > 0 && (self.transit(now, ext_ts) - self.floor_us).abs() > TIMING_JUMP_US
@@ -607,7 +629,7 @@ impl JitterBuffer {
         let c = &self.candidate;
         let follows = c.held
             && seq == c.seq.wrapping_add(1)
-            && (0..=i64::from(CLOCK_RATE) * 10)
+            && (0..=i64::from(self.config.clock_rate) * 10)
                 .contains(&i64::from(timestamp.wrapping_sub(c.timestamp) as i32));
         if !follows {
             if self.candidate.held {
@@ -805,7 +827,7 @@ impl JitterBuffer {
         let seq = self.next_seq + i64::from(self.underrun_run);
         let ts = self.cursor_ts;
         self.underrun_run += 1;
-        self.cursor_ts += FRAME_TS;
+        self.cursor_ts += self.frame_ts;
         Playout::Lost {
             seq: seq as u16,
             timestamp: self.raw_ts(ts),
@@ -817,7 +839,7 @@ impl JitterBuffer {
         let seq = self.next_seq;
         let ts = self.cursor_ts;
         self.skip_to(seq + 1);
-        self.cursor_ts += FRAME_TS;
+        self.cursor_ts += self.frame_ts;
         self.stats.concealed += 1;
         Playout::Lost {
             seq: seq as u16,
@@ -843,7 +865,7 @@ impl JitterBuffer {
         if shrink
             && next.seq == h + 1
             && next.state == SlotState::Buffered
-            && next.ts == head_ts + FRAME_TS
+            && next.ts == head_ts + self.frame_ts
         {
             let slot = &mut self.slots[slot_index(h)];
             slot.state = SlotState::Consumed;
@@ -864,7 +886,7 @@ impl JitterBuffer {
         let base_ts = self.base_ts;
         let slot = &mut self.slots[slot_index(h)];
         slot.state = SlotState::Consumed;
-        self.cursor_ts = slot.ts + FRAME_TS;
+        self.cursor_ts = slot.ts + self.frame_ts;
         Playout::Frame {
             payload: &slot.payload,
             seq: h as u16,
@@ -906,14 +928,20 @@ impl JitterBuffer {
 
     fn transit(&self, now: Instant, ext_ts: i64) -> i64 {
         self.micros(now)
-            .saturating_sub(ext_ts.saturating_mul(US_PER_TICK))
+            .saturating_sub(self.ticks_to_micros(ext_ts))
     }
 
     /// The playout delay of the frame with this timestamp if played at `now_us`.
     fn delay_of(&self, now_us: i64, ext_ts: i64) -> i64 {
         now_us
-            .saturating_sub(ext_ts.saturating_mul(US_PER_TICK))
+            .saturating_sub(self.ticks_to_micros(ext_ts))
             .saturating_sub(self.floor_us)
+    }
+
+    /// Timestamp units as microseconds (rounded towards zero; exact at 8 kHz, within a
+    /// microsecond at 48 kHz).
+    fn ticks_to_micros(&self, ticks: i64) -> i64 {
+        ticks.saturating_mul(1_000_000) / i64::from(self.config.clock_rate)
     }
 
     fn raw_ts(&self, ext_ts: i64) -> u32 {

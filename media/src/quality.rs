@@ -21,8 +21,8 @@
 
 use std::time::Duration;
 
-use crate::Codec;
 use crate::rtcp::RtcpState;
+use crate::{AudioCodec, Codec};
 
 /// The E-model's R for a clean narrow-band connection with G.107's default parameters.
 pub const R_DEFAULT: f32 = 93.2;
@@ -48,6 +48,14 @@ impl Impairment {
             (Codec::Pcmu | Codec::Pcma, true) => Self::G711_PLC,
             (Codec::Pcmu | Codec::Pcma, false) => Self::G711,
         }
+    }
+
+    /// The figures for any [`AudioCodec`]. G.722 and Opus have no figures on this
+    /// narrow-band scale (G.113 gives theirs on the wide-band one of G.107.1), so they take
+    /// G.711's: Ie 0, and its Bpl with or without concealment. That is conservative for
+    /// Opus, whose concealment and in-band FEC bear loss better.
+    pub fn for_audio_codec(codec: AudioCodec, plc: bool) -> Self {
+        Self::for_codec(codec.g711().unwrap_or(Codec::Pcmu), plc)
     }
 }
 
@@ -262,5 +270,13 @@ mod tests {
             Impairment::G711_PLC
         );
         assert_eq!(Impairment::for_codec(Codec::Pcmu, false), Impairment::G711);
+        assert_eq!(
+            Impairment::for_audio_codec(AudioCodec::Opus, true),
+            Impairment::G711_PLC
+        );
+        assert_eq!(
+            Impairment::for_audio_codec(AudioCodec::Pcma, false),
+            Impairment::G711
+        );
     }
 }

@@ -747,8 +747,8 @@ impl LocalMedia {
     }
 
     /// [`LocalMedia::new`] plus Opus and G.722, and comfort noise: what a wideband-capable
-    /// leg accepts. The session must switch on [`NegotiatedAudio::audio_codec`] (not the
-    /// G.711-only [`NegotiatedAudio::codec`]) before it is given such an answer.
+    /// leg accepts. [`SessionConfig::new`](crate::session::SessionConfig::new) takes
+    /// [`NegotiatedAudio::audio_codec`], so a session speaks whichever was chosen.
     pub fn wideband(addr: IpAddr, port: u16, session_id: u64, session_version: u64) -> Self {
         LocalMedia {
             extra_codecs: vec![AudioCodec::Opus, AudioCodec::G722],

@@ -37,15 +37,19 @@
 //!
 //! ## Receiving
 //! - Symmetric RTP (RFC 4961 style, for NAT): the first packet that parses and carries our
-//!   audio or DTMF payload type *latches* the session to its source address
+//!   audio, DTMF or comfort-noise payload type *latches* the session to its source address
 //!   ([`MediaEvent::RemoteLatched`]); from then on packets from any other address are
 //!   dropped, and we send to the latched address instead of the SDP one.
 //! - RTCP arriving on the RTP port (rtcp-mux, RFC 5761; told apart by
 //!   [`is_rtcp`]) is handled as if it came through `handle_rtcp`.
-//! - Packets with any other payload type (comfort noise, video sent by mistake) are
-//!   dropped undecoded, though they still prove the peer is alive.
-//! - Telephone-events go to a [`DtmfReceiver`]: one [`MediaEvent::Dtmf`] per key press.
-//! - Audio is decoded (G.711) and used in three ways: echoed back in [`Mode::Echo`];
+//! - Packets with any other payload type (comfort noise that was not negotiated, video
+//!   sent by mistake) are dropped undecoded, though they still prove the peer is alive.
+//! - Telephone-events go to a [`DtmfReceiver`] on the codec's clock (RFC 4733 §2.1:
+//!   `telephone-event/48000` beside Opus): one [`MediaEvent::Dtmf`] per key press.
+//! - Comfort noise ([`SessionConfig::cn_payload_type`], RFC 3389) sets the level of the
+//!   noise [`take_frame`](RtpSession::take_frame) plays in the silence after it, until
+//!   audio sent after it plays.
+//! - Audio is decoded and used in three ways: echoed back in [`Mode::Echo`];
 //!   buffered for [`take_frame`](RtpSession::take_frame) while the driver takes frames (in
 //!   any mode); and heard, in every mode, by a voice activity detector
 //!   ([`MediaEvent::SpeechStart`], [`MediaEvent::SpeechEnd`]) and, with
@@ -54,6 +58,15 @@
 //!   duplicates and stragglers; a talkspurt or key press still open when the audio stops
 //!   for 120 ms is closed by `handle_tick`. In-band detection stops for good at the
 //!   first telephone-event, so a peer that sends both is not heard twice.
+//! - Everything past the codec runs at 8 kHz. G.711 decodes to it; Opus is decoded
+//!   straight to it by libopus; G.722 is decoded at 16 kHz and resampled. Stateful codecs
+//!   (G.722, Opus) keep two decoders: one hears packets as they arrive (detectors, echo;
+//!   a reordered packet briefly disturbs its state, which the detectors do not notice),
+//!   the other in playout order behind the jitter buffer, where a missing frame is
+//!   concealed by the codec (G.722: the last frame repeated, fading; Opus: its own
+//!   concealment, or its in-band FEC when the packet after the lost one is already
+//!   buffered). G.711 keeps the G.711 Appendix I concealer. An unreadable payload (a
+//!   corrupt Opus packet) counts in [`Stats::dropped_malformed`] and is concealed.
 //! - [`MediaEvent::RtpTimeout`] fires once when nothing arrived for
 //!   [`SessionConfig::rtp_timeout`] after a first packet, or for
 //!   [`SessionConfig::initial_rtp_timeout`] when none ever did; it re-arms on the next
@@ -61,15 +74,23 @@
 //!   count as media here.
 //!
 //! ## Sending and timestamps
-//! The RTP timestamp of what we send follows the session's own 8 kHz clock, anchored at
-//! creation: `initial_ts + 8 * milliseconds since creation`. A prompt frame due at `t`
-//! carries the timestamp of `t`, so frames are exactly 160 apart and a silence between two
-//! prompts shows as a timestamp gap (with the marker bit on the next packet), as RFC 3550
-//! §5.1 asks. Echoed packets keep the spacing of the peer's timestamps, offset onto our
-//! clock at the start of each echo talkspurt. Mixed frames ([`send_frame`]) are 160 apart
-//! from the first, which takes our clock's timestamp and the marker; if the driver's calls
-//! drift more than 100 ms from our clock (it paused, or stalled) the next frame starts a
-//! new talkspurt on our clock. Sequence numbers simply count up.
+//! The RTP timestamp of what we send follows the session's own clock at the codec's
+//! [`clock_rate`](AudioCodec::clock_rate) (8 kHz, also for G.722; 48 kHz for Opus),
+//! anchored at creation: `initial_ts + rate * time since creation`. A prompt frame due at
+//! `t` carries the timestamp of `t`, so frames are exactly one frame apart (160; 960 for
+//! Opus) and a silence between two prompts shows as a timestamp gap (with the marker bit
+//! on the next packet), as RFC 3550 §5.1 asks. Echoed packets keep the spacing of the
+//! peer's timestamps, offset onto our clock at the start of each echo talkspurt. Mixed
+//! frames ([`send_frame`]) are one frame apart from the first, which takes our clock's
+//! timestamp and the marker; if the driver's calls drift more than 100 ms from our clock
+//! (it paused, or stalled) the next frame starts a new talkspurt on our clock. Sequence
+//! numbers simply count up.
+//!
+//! Prompts and mixed frames are 8 kHz; G.722 upsamples them to 16 kHz, Opus encodes them
+//! at 8 kHz (narrow band). An echo re-encodes what the arrival decoder produced at the
+//! codec's edge rate: G.722 echoes at 16 kHz, wide band as it came; Opus and G.711 at
+//! 8 kHz. An echoed packet the encoder refuses (an Opus packet longer than 60 ms) is not
+//! echoed.
 //!
 //! ## RTCP
 //! The session owns an [`RtcpState`] (unless [`SessionConfig::rtcp_interval`] is `None`):
@@ -89,14 +110,15 @@
 //! since the previous estimate, so each covers at least one interval.
 //!
 //! ## Allocation
-//! None per packet in the steady state: datagram buffers are recycled, the jitter buffer
-//! and detectors are preallocated. Each RTCP report is built in a fresh buffer (one
+//! None per packet in the steady state: datagram buffers are recycled, the jitter buffer,
+//! detectors, codecs and resamplers are preallocated or keep their buffers' capacity. Each RTCP report is built in a fresh buffer (one
 //! allocation every few seconds).
 //!
 //! [`send_frame`]: RtpSession::send_frame
 
 mod inbound;
 mod reports;
+mod transcode;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -104,18 +126,19 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 
+use crate::codec::AudioCodec;
 use crate::dtmf::{DtmfReceiver, TelephoneEvent};
-use crate::g711::Codec;
 use crate::jitter::JitterStats;
 use crate::prompt::Prompt;
 use crate::rtcp::{RtcpConfig, RtcpState, is_rtcp};
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::sdp::{Direction, NegotiatedAudio};
-use crate::{CLOCK_RATE, FRAME_DURATION, FRAME_SAMPLES, Frame};
+use crate::{FRAME_DURATION, Frame};
 
 use inbound::Inbound;
 pub use reports::MIN_RTCP_INTERVAL;
 use reports::Reports;
+use transcode::{Arrival, Outbound};
 
 /// How many late prompt frames one tick may send to catch up (100 ms of audio). A tick
 /// later than that skips ahead: the prompt continues where it was, after a timestamp gap.
@@ -128,21 +151,24 @@ pub const MAX_QUEUED_TRANSMITS: usize = 64;
 const MAX_SPARE_BUFFERS: usize = 16;
 
 /// How far an echo's timestamps may drift from our clock before they are re-anchored.
-const MAX_ECHO_DRIFT: u32 = CLOCK_RATE; // one second
+const MAX_ECHO_DRIFT: Duration = Duration::from_secs(1);
 
-/// How far mixed frames' timestamps may drift from our clock before they are re-anchored
-/// (100 ms).
-const MAX_MIX_DRIFT: u32 = CLOCK_RATE / 10;
+/// How far mixed frames' timestamps may drift from our clock before they are re-anchored.
+const MAX_MIX_DRIFT: Duration = Duration::from_millis(100);
 
 /// What the session needs to know, usually from the SDP negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// The audio codec.
-    pub codec: Codec,
+    /// The audio codec. Its [`clock_rate`](AudioCodec::clock_rate) is the RTP clock of
+    /// both directions, telephone-event's included.
+    pub codec: AudioCodec,
     /// Its payload type, both directions.
     pub payload_type: u8,
     /// The telephone-event payload type, if DTMF was negotiated.
     pub dtmf_payload_type: Option<u8>,
+    /// The comfort-noise (`CN`, RFC 3389) payload type, if negotiated: such packets are
+    /// accepted, and their noise level is played in the silence that follows them.
+    pub cn_payload_type: Option<u8>,
     /// Where to send until a packet latches us to the peer's real address.
     pub remote: SocketAddr,
     /// Where to send RTCP until the peer's real address is known: the SDP's `a=rtcp`, or
@@ -184,9 +210,10 @@ impl SessionConfig {
     /// [`RtcpConfig::DEFAULT_INTERVAL`] on its own port, NTP time 0 and no in-band DTMF.
     pub fn new(audio: &NegotiatedAudio) -> Self {
         SessionConfig {
-            codec: audio.codec,
+            codec: audio.audio_codec,
             payload_type: audio.payload_type,
             dtmf_payload_type: audio.dtmf_payload_type,
+            cn_payload_type: audio.cn_payload_type,
             remote: audio.remote,
             remote_rtcp: audio.remote_rtcp,
             rtcp_mux: false,
@@ -359,7 +386,11 @@ pub struct RtpSession {
     dtmf: DtmfReceiver,
     inbound: Inbound,
     reports: Option<Reports>,
-    pcm: Vec<i16>,
+    /// Decodes each audio packet as it arrives (detectors, echo).
+    arrival: Arrival,
+    /// Encodes what we send.
+    outbound: Outbound,
+    /// The payload being sent (reused).
     encoded: Vec<u8>,
     transmits: VecDeque<Transmit>,
     spare: Vec<Vec<u8>>,
@@ -401,7 +432,15 @@ impl RtpSession {
                 Some(c) => c.to_owned(),
                 None => random_cname(rng),
             };
-            Reports::new(now, config.ntp_at_start, ssrc, cname, interval, rng)
+            Reports::new(
+                now,
+                config.ntp_at_start,
+                ssrc,
+                cname,
+                interval,
+                config.codec.clock_rate(),
+                rng,
+            )
         });
         RtpSession {
             config,
@@ -414,10 +453,13 @@ impl RtpSession {
             latched: None,
             last_received: None,
             timeout_reported: false,
-            dtmf: DtmfReceiver::new(),
-            inbound: Inbound::new(config.inband_dtmf),
+            dtmf: DtmfReceiver::with_clock_rate(config.codec.clock_rate()),
+            // The comfort noise needs no secret randomness: the SSRC seeds it, so the
+            // caller's RNG gives the same draws as before CN existed.
+            inbound: Inbound::new(config.codec, config.inband_dtmf, u64::from(ssrc)),
             reports,
-            pcm: Vec::new(),
+            arrival: Arrival::new(config.codec),
+            outbound: Outbound::new(config.codec),
             encoded: Vec::new(),
             transmits: VecDeque::new(),
             spare: Vec::new(),
@@ -479,8 +521,9 @@ impl RtpSession {
 
         let pt = packet.payload_type();
         let is_audio = pt == self.config.payload_type;
-        let is_dtmf = self.config.dtmf_payload_type == Some(pt);
-        if !is_audio && !is_dtmf {
+        let is_dtmf = !is_audio && self.config.dtmf_payload_type == Some(pt);
+        let is_cn = !is_audio && !is_dtmf && self.config.cn_payload_type == Some(pt);
+        if !is_audio && !is_dtmf && !is_cn {
             self.stats.dropped_wrong_payload_type += 1;
             if self.latched.is_some() {
                 // The peer's comfort noise shares its sequence numbers: not a loss.
@@ -506,6 +549,15 @@ impl RtpSession {
             self.inbound.stop_inband();
             self.dtmf.handle_event(now, packet.timestamp(), &event);
             self.drain_digits();
+            return;
+        }
+        if is_cn {
+            if !self
+                .inbound
+                .comfort_noise(packet.sequence(), packet.payload())
+            {
+                self.stats.dropped_malformed += 1;
+            }
             return;
         }
         self.handle_audio(now, &packet);
@@ -534,9 +586,10 @@ impl RtpSession {
         }
     }
 
-    /// The received audio for the 20 ms tick at `now`: the next frame out of the jitter
-    /// buffer, decoded; a concealed one (G.711 Appendix I) where a packet is missing or
-    /// the buffer grows; or silence before the stream starts and between talkspurts.
+    /// The received audio for the 20 ms tick at `now`, at 8 kHz: the next frame out of the
+    /// jitter buffer, decoded; a concealed one (see the module doc) where a packet is
+    /// missing or the buffer grows; or silence before the stream starts and between
+    /// talkspurts (comfort noise, when the peer sent CN).
     ///
     /// Each call plays exactly 20 ms (see the module doc's time model): call it once per
     /// tick. It works in every mode (a recorder of an echo call may call it too), but
@@ -544,30 +597,30 @@ impl RtpSession {
     /// after a pause of more than a second, return silence and start the jitter buffer
     /// afresh. Telephone-events are not audio: during a key press it plays silence.
     pub fn take_frame(&mut self, now: Instant) -> &Frame {
-        self.inbound.take(now, self.config.codec)
+        self.inbound.take(now)
     }
 
     /// In [`Mode::Mix`], encodes `frame` and queues it as exactly one RTP packet (if our
-    /// direction sends): our SSRC, the next sequence number, a timestamp 160 after the
-    /// previous mixed frame's (see the module doc), the marker bit on the first. Call it
+    /// direction sends): our SSRC, the next sequence number, a timestamp one frame (160;
+    /// 960 for Opus) after the previous mixed frame's (see the module doc), the marker bit on the first. Call it
     /// once per tick. In any other mode it does nothing: the mode's own stream would be
     /// garbled.
     pub fn send_frame(&mut self, now: Instant, frame: &Frame) {
         let clock = self.timestamp_at(now);
+        let max_drift = self.clock_units(MAX_MIX_DRIFT);
+        let step = self.config.codec.frame_ticks();
         let State::Mix { next_ts } = &mut self.state else {
             return;
         };
         let (ts, jump) = match *next_ts {
-            Some(ts) if (ts.wrapping_sub(clock) as i32).unsigned_abs() <= MAX_MIX_DRIFT => {
-                (ts, false)
-            }
+            Some(ts) if (ts.wrapping_sub(clock) as i32).unsigned_abs() <= max_drift => (ts, false),
             _ => (clock, true),
         };
-        *next_ts = Some(ts.wrapping_add(FRAME_SAMPLES as u32));
-        self.encoded.resize(FRAME_SAMPLES, 0);
-        self.config.codec.encode(frame, &mut self.encoded);
-        let payload = std::mem::take(&mut self.encoded);
-        self.send(now, self.marker_pending || jump, ts, &payload);
+        *next_ts = Some(ts.wrapping_add(step));
+        let mut payload = std::mem::take(&mut self.encoded);
+        if self.outbound.encode_frame(frame, &mut payload) {
+            self.send(now, self.marker_pending || jump, ts, &payload);
+        }
         self.encoded = payload;
     }
 
@@ -674,7 +727,9 @@ impl RtpSession {
     }
 
     fn is_our_payload_type(&self, pt: u8) -> bool {
-        pt == self.config.payload_type || self.config.dtmf_payload_type == Some(pt)
+        pt == self.config.payload_type
+            || self.config.dtmf_payload_type == Some(pt)
+            || self.config.cn_payload_type == Some(pt)
     }
 
     fn rtp_deadline(&self) -> Option<Instant> {
@@ -688,13 +743,21 @@ impl RtpSession {
         }
     }
 
-    /// Our RTP clock at `t`: the initial timestamp plus 8 samples per millisecond since
-    /// creation, wrapping like every RTP timestamp.
+    /// Our RTP clock at `t`: the initial timestamp plus the codec's clock rate times the
+    /// time since creation (8 units a millisecond, 48 for Opus), wrapping like every RTP
+    /// timestamp.
     fn timestamp_at(&self, t: Instant) -> u32 {
         let elapsed = t.saturating_duration_since(self.created);
-        let samples = elapsed.as_nanos() * u128::from(CLOCK_RATE) / 1_000_000_000;
         // Truncation is the intended modulo-2^32 wrap.
-        self.initial_timestamp.wrapping_add(samples as u32)
+        self.initial_timestamp
+            .wrapping_add(self.clock_units(elapsed))
+    }
+
+    /// A duration in units of the RTP clock, modulo 2^32.
+    fn clock_units(&self, d: Duration) -> u32 {
+        let units = d.as_nanos() * u128::from(self.config.codec.clock_rate()) / 1_000_000_000;
+        // Truncation is the intended modulo-2^32 wrap.
+        units as u32
     }
 
     fn drain_digits(&mut self) {
@@ -785,19 +848,22 @@ impl RtpSession {
 
     fn handle_audio(&mut self, now: Instant, packet: &RtpPacket<'_>) {
         let payload = packet.payload();
-        self.pcm.resize(payload.len(), 0);
-        let codec = self.config.codec;
-        codec.decode(payload, &mut self.pcm);
+        if !self.arrival.decode(payload) {
+            // Unreadable (a corrupt Opus packet): playout conceals the hole.
+            self.stats.dropped_malformed += 1;
+            return;
+        }
         self.inbound.buffer(now, packet);
         self.inbound.detect(
             now,
             packet.ssrc(),
             packet.sequence(),
-            &self.pcm,
+            self.arrival.narrow(),
             &mut self.events,
         );
 
         let our_clock = self.timestamp_at(now);
+        let max_drift = self.clock_units(MAX_ECHO_DRIFT);
         let State::Echo { offset } = &mut self.state else {
             return;
         };
@@ -809,7 +875,7 @@ impl RtpSession {
         let ts = match *offset {
             Some((off, ssrc))
                 if ssrc == packet.ssrc()
-                    && remote_ts.wrapping_add(off).abs_diff(our_clock) <= MAX_ECHO_DRIFT =>
+                    && remote_ts.wrapping_add(off).abs_diff(our_clock) <= max_drift =>
             {
                 remote_ts.wrapping_add(off)
             }
@@ -819,11 +885,12 @@ impl RtpSession {
                 our_clock
             }
         };
-        self.encoded.resize(self.pcm.len(), 0);
-        codec.encode(&self.pcm, &mut self.encoded);
-        let marker = self.marker_pending || talkspurt;
-        let payload = std::mem::take(&mut self.encoded);
-        self.send(now, marker, ts, &payload);
+        // Echoed at the edge rate: G.722 stays wideband; Opus and G.711 are 8 kHz.
+        let mut payload = std::mem::take(&mut self.encoded);
+        if self.outbound.encode_edge(self.arrival.edge(), &mut payload) {
+            let marker = self.marker_pending || talkspurt;
+            self.send(now, marker, ts, &payload);
+        }
         self.encoded = payload;
     }
 
@@ -854,14 +921,15 @@ impl RtpSession {
                 self.finish_playback(then);
                 return;
             };
-            self.encoded.resize(frame.len(), 0);
-            self.config.codec.encode(frame, &mut self.encoded);
+            let mut payload = std::mem::take(&mut self.encoded);
+            let encoded = self.outbound.encode_frame(frame, &mut payload);
             *next_frame += 1;
             *next_due += FRAME_DURATION;
             let last = *next_frame == prompt.len();
             let ts = self.timestamp_at(due);
-            let payload = std::mem::take(&mut self.encoded);
-            self.send(due, self.marker_pending, ts, &payload);
+            if encoded {
+                self.send(due, self.marker_pending, ts, &payload);
+            }
             self.encoded = payload;
             sent += 1;
             if last {
@@ -952,9 +1020,10 @@ mod tests {
 
     fn config() -> SessionConfig {
         SessionConfig {
-            codec: Codec::Pcmu,
+            codec: AudioCodec::Pcmu,
             payload_type: 0,
             dtmf_payload_type: Some(101),
+            cn_payload_type: None,
             remote: "192.0.2.10:4000".parse().unwrap(),
             remote_rtcp: Some("192.0.2.10:4001".parse().unwrap()),
             rtcp_mux: false,

@@ -73,11 +73,16 @@ enum Out {
 /// A sender at 20 ms a packet from `seq0`/`ts0`; `period` is the real time between
 /// packets (20 ms, or off by the sender's clock drift).
 fn sender(count: usize, seq0: u16, ts0: u32, period: Duration) -> Vec<Packet> {
+    sender_at(count, seq0, ts0, period, FRAME_SAMPLES as u32)
+}
+
+/// As `sender`, with `step` timestamp units a packet (960 for Opus's 48 kHz clock).
+fn sender_at(count: usize, seq0: u16, ts0: u32, period: Duration, step: u32) -> Vec<Packet> {
     (0..count)
         .map(|i| Packet {
             arrival: period * i as u32,
             seq: seq0.wrapping_add(i as u16),
-            ts: ts0.wrapping_add(160 * i as u32),
+            ts: ts0.wrapping_add(step * i as u32),
             marker: i == 0,
         })
         .collect()
@@ -354,6 +359,37 @@ fn reordered_packets_play_in_order() {
 }
 
 #[test]
+fn the_packet_after_a_loss_can_be_peeked_for_fec() {
+    let mut packets = sender(40, 65_530, 0, FRAME_DURATION);
+    packets.retain(|p| p.seq != 2);
+    let start = t0();
+    let mut jb = JitterBuffer::default();
+    let mut peeked = Vec::new();
+    for tick in 0..60u32 {
+        let now = FRAME_DURATION * tick;
+        for p in packets.iter().filter(|p| p.arrival + 40 * MS == now) {
+            jb.push(start + now, p.seq, p.ts, p.marker, &payload_for(p.seq));
+        }
+        let lost = match jb.pop(start + now) {
+            Playout::Lost { seq, .. } => Some(seq),
+            _ => None,
+        };
+        if let Some(seq) = lost {
+            assert_eq!(jb.peek(seq), None, "the lost packet is not here");
+            let next = jb.peek(seq.wrapping_add(1)).map(<[u8]>::to_vec);
+            peeked.push((seq, next));
+        }
+    }
+    // The hole, with its successor here; then the stream's end (an underrun, five
+    // frames of max_conceal) with nothing after it.
+    assert_eq!(peeked[0], (2, Some(payload_for(3).to_vec())));
+    assert_eq!(peeked.len(), 6, "{peeked:?}");
+    assert!(peeked[1..].iter().all(|(_, next)| next.is_none()));
+    // Played packets are gone.
+    assert_eq!(jb.peek(3), None);
+}
+
+#[test]
 fn a_loss_burst_is_reported_exactly_and_the_stream_resumes() {
     for jitter in [Duration::ZERO, 10 * MS] {
         let mut rng = StdRng::seed_from_u64(4);
@@ -373,6 +409,52 @@ fn a_loss_burst_is_reported_exactly_and_the_stream_resumes() {
         assert_eq!(played(&out).len() + s.dropped as usize, n - 8, "{s:?}");
         assert_eq!(*played(&out).last().unwrap(), 1099);
     }
+}
+
+#[test]
+fn a_48_khz_clock_plays_exactly_as_8_khz() {
+    // One scenario on both clocks: jitter, a loss burst, a second of silence, and a
+    // timestamp wrap. Opus's 960 units a frame must play frame for frame as G.711's 160.
+    let run = |clock_rate: u32| {
+        let step = clock_rate / 50;
+        let mut rng = StdRng::seed_from_u64(48);
+        let n = 600;
+        let mut packets = sender_at(n, 65_300, u32::MAX - step * 100 + 1, FRAME_DURATION, step);
+        for p in packets.iter_mut().skip(300) {
+            // Talkspurt 2 starts a second later on the sender's clock.
+            p.arrival += Duration::from_secs(1);
+            p.ts = p.ts.wrapping_add(clock_rate);
+        }
+        packets[300].marker = true;
+        delay(&mut packets, &mut rng, 30 * MS, 40 * MS, true);
+        packets.retain(|p| !consecutive(65_400, 3).contains(&p.seq));
+        let mut jb = JitterBuffer::new(JitterConfig {
+            clock_rate,
+            ..JitterConfig::default()
+        });
+        let out = simulate(&mut jb, &packets, n + 80, 3 * MS, |_, _| {});
+        (out, jb.stats())
+    };
+    let (narrow, ns) = run(8000);
+    let (wide, ws) = run(48000);
+    // The burst, then the end of talkspurt 1 concealed as an underrun (max_conceal).
+    assert_eq!(lost(&narrow)[..3], consecutive(65_400, 3), "{ns:?}");
+    assert_eq!(ns.lost, 3, "{ns:?}");
+    assert_eq!(
+        played(&narrow).len() + ns.dropped as usize,
+        600 - 3,
+        "{ns:?}"
+    );
+    assert_eq!(wide, narrow, "48 kHz: {ws:?}\n8 kHz: {ns:?}");
+    assert_eq!(
+        (ws.lost, ws.late, ws.dropped, ws.stretched),
+        (ns.lost, ns.late, ns.dropped, ns.stretched)
+    );
+    assert!(ws.delay.abs_diff(ns.delay) <= MS, "{ws:?} {ns:?}");
+    // RFC 3550 jitter in timestamp units follows the clock.
+    assert!(ws.jitter.abs_diff(ns.jitter) <= MS, "{ws:?} {ns:?}");
+    let per_ms = f64::from(ws.jitter_rtp) / ws.jitter.as_secs_f64() / 1000.0;
+    assert!((47.0..=49.0).contains(&per_ms), "{ws:?}");
 }
 
 #[test]

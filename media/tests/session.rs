@@ -10,7 +10,7 @@ use hotline_media::sdp::{self, LocalMedia, SessionDescription};
 use hotline_media::session::{
     AfterPlay, MediaEvent, Mode, RtpSession, SessionConfig, Transmit, TransmitKind,
 };
-use hotline_media::{FRAME_DURATION, FRAME_SAMPLES, Prompt};
+use hotline_media::{AudioCodec, FRAME_DURATION, FRAME_SAMPLES, Prompt};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 const TICK: Duration = FRAME_DURATION;
@@ -673,9 +673,10 @@ const B_RTCP: &str = "192.0.2.10:40001";
 /// A leg at `rtp` talking to `peer` in PCMU, with RTCP on its own port or muxed.
 fn leg(start: Instant, seed: u64, rtp: &str, peer: &str, peer_rtcp: &str, mux: bool) -> Leg {
     let config = SessionConfig {
-        codec: Codec::Pcmu,
+        codec: AudioCodec::Pcmu,
         payload_type: 0,
         dtmf_payload_type: Some(101),
+        cn_payload_type: None,
         remote: addr(peer),
         remote_rtcp: Some(addr(peer_rtcp)),
         rtcp_mux: mux,

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use hotline_media::sdp::{self, LocalMedia, SessionDescription};
 use hotline_media::session::AfterPlay;
-use hotline_media::{MediaEvent, Mode, Prompt, RtpSession, SessionConfig};
+use hotline_media::{AudioCodec, MediaEvent, Mode, Prompt, RtpSession, SessionConfig};
 use hotline_sip::ua::{CallId, EndReason};
 
 use crate::config::{Config, EMBEDDED_PROMPTS, Number, Recording, Route};
@@ -196,7 +196,12 @@ async fn control(mut setup: CallSetup) {
     };
     let mut rng = StdRng::from_os_rng();
     let session_id: u64 = rng.random_range(1..=u64::from(u32::MAX));
-    let local = LocalMedia::new(setup.cfg.media_address, local_port, session_id, session_id);
+    let local = local_media(
+        &setup.cfg.codecs,
+        setup.cfg.media_address,
+        local_port,
+        session_id,
+    );
     let answer = match sdp::answer(&offer, &local) {
         Ok(a) => a,
         Err(e) => {
@@ -213,7 +218,8 @@ async fn control(mut setup: CallSetup) {
     let mut config = SessionConfig::new(&audio);
     config.rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs);
     config.initial_rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs * 2);
-    // Trunks without RFC 4733 send DTMF as tones in the audio.
+    // Trunks without RFC 4733 send DTMF as tones in the audio (heard at 8 kHz, whatever
+    // the codec).
     config.inband_dtmf = audio.dtmf_payload_type.is_none();
     config.ntp_at_start = ntp_now();
     let session = RtpSession::new(Instant::now(), config, &mut rng);
@@ -271,7 +277,7 @@ async fn control(mut setup: CallSetup) {
     })
     .await;
     info!(
-        codec = ?audio.codec,
+        codec = %audio.audio_codec.encoding_name(),
         remote_rtp = %Redact(audio.remote),
         local_rtp = local_port,
         "call answered"
@@ -383,7 +389,85 @@ fn ntp_now() -> u64 {
     )
 }
 
+/// What we accept in an answer: the configured codecs (G.711 laws as G.711, the rest as
+/// extras), telephone-event and comfort noise. `sdp::answer` follows the offerer's order.
+fn local_media(codecs: &[AudioCodec], addr: IpAddr, port: u16, session_id: u64) -> LocalMedia {
+    LocalMedia {
+        codecs: codecs.iter().filter_map(|c| c.g711()).collect(),
+        extra_codecs: codecs
+            .iter()
+            .copied()
+            .filter(|c| c.g711().is_none())
+            .collect(),
+        telephone_event: true,
+        comfort_noise: true,
+        ..LocalMedia::new(addr, port, session_id, session_id)
+    }
+}
+
 fn load_prompt(name: &str) -> Option<Prompt> {
     let (_, bytes) = EMBEDDED_PROMPTS.iter().find(|(n, _)| *n == name)?;
     Prompt::from_wav(Cursor::new(*bytes)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_CODECS;
+
+    fn answer(codecs: &[AudioCodec], formats: &str, maps: &str) -> Option<AudioCodec> {
+        let offer = format!(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+             m=audio 40000 RTP/AVP {formats}\r\n{maps}"
+        );
+        let offer = SessionDescription::parse(offer.as_bytes()).unwrap();
+        let local = local_media(codecs, IpAddr::from([127, 0, 0, 1]), 20000, 7);
+        sdp::answer(&offer, &local)
+            .ok()
+            .and_then(|a| a.audio)
+            .map(|a| a.audio_codec)
+    }
+
+    #[test]
+    fn the_answer_follows_the_offer_among_the_configured_codecs() {
+        let opus = "a=rtpmap:111 opus/48000/2\r\n";
+        // The default list: a G.711-first phone keeps G.711; a wideband-first one gets it.
+        assert_eq!(answer(&DEFAULT_CODECS, "0 9", ""), Some(AudioCodec::Pcmu));
+        assert_eq!(answer(&DEFAULT_CODECS, "8 0", ""), Some(AudioCodec::Pcma));
+        assert_eq!(answer(&DEFAULT_CODECS, "9 0", ""), Some(AudioCodec::G722));
+        assert_eq!(
+            answer(&DEFAULT_CODECS, "111 0", opus),
+            Some(AudioCodec::Opus)
+        );
+        // Only what is configured.
+        assert_eq!(
+            answer(&[AudioCodec::Pcmu], "111 9 0", opus),
+            Some(AudioCodec::Pcmu)
+        );
+        assert_eq!(answer(&[AudioCodec::Opus], "9 0", ""), None);
+    }
+
+    #[test]
+    fn telephone_event_and_comfort_noise_go_with_the_codec_clock() {
+        let offer = SessionDescription::parse(
+            b"v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+              m=audio 40000 RTP/AVP 111 101 13\r\na=rtpmap:111 opus/48000/2\r\n\
+              a=rtpmap:101 telephone-event/48000\r\n",
+        )
+        .unwrap();
+        let local = local_media(&DEFAULT_CODECS, IpAddr::from([127, 0, 0, 1]), 20000, 7);
+        let answer = sdp::answer(&offer, &local).unwrap();
+        let audio = answer.audio.unwrap();
+        assert_eq!(audio.audio_codec, AudioCodec::Opus);
+        assert_eq!(audio.dtmf_payload_type, Some(101));
+        // CN/8000 (payload 13) does not go with a 48 kHz codec.
+        assert_eq!(audio.cn_payload_type, None);
+        let body = answer.sdp.to_string();
+        assert!(
+            body.contains("a=rtpmap:101 telephone-event/48000"),
+            "{body}"
+        );
+        let config = SessionConfig::new(&audio);
+        assert_eq!(config.codec, AudioCodec::Opus);
+    }
 }

@@ -246,11 +246,16 @@ mod tests {
         rx.set_nonblocking(true).unwrap();
         let stamped = enable_kernel_timestamps(&rx).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Linux turns receive stamping on lazily (a deferred static key): until then a
+        // datagram is stamped when it is read. Let the switch happen first.
+        let mut batch = RecvBatch::new();
+        tx.send_to(b"warm-up", rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        batch.recv(&rx);
         tx.send_to(b"one", rx.local_addr().unwrap()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(30));
         tx.send_to(b"two", rx.local_addr().unwrap()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let mut batch = RecvBatch::new();
         assert_eq!(batch.recv(&rx), 2);
         let stamps: Vec<_> = batch.iter_stamped().map(|(_, _, t)| t).collect();
         if stamped {

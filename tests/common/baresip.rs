@@ -30,6 +30,33 @@ use super::tempdir::TempDir;
 
 /// Sample rate of the tone and of G.711.
 pub const RATE: u32 = 8000;
+
+/// The baresip module that provides `codec` (an `audio_codecs` name): G.711's two laws
+/// share one.
+pub fn codec_module(codec: &str) -> &'static str {
+    match codec {
+        "g722" => "g722.so",
+        "opus" => "opus.so",
+        _ => "g711.so",
+    }
+}
+
+/// The `audio_codecs` entry for `codec`: baresip looks a bare name up at 8 kHz mono.
+pub fn codec_spec(codec: &str) -> &str {
+    match codec {
+        "g722" => "g722/16000/1",
+        "opus" => "opus/48000/2",
+        other => other,
+    }
+}
+
+/// The name baresip logs for `codec` (`Set audio encoder: G722 16000Hz 1ch`).
+pub fn codec_log_name(codec: &str) -> String {
+    match codec {
+        "opus" => "opus".to_owned(),
+        other => other.to_uppercase(),
+    }
+}
 /// Peak amplitude of the tone a phone plays (full scale = 1.0).
 pub const TONE_AMPLITUDE: f64 = 0.5;
 /// Length of the tone file. aufile ends the call when its file runs out, so the file outlasts
@@ -65,8 +92,9 @@ pub struct Baresip {
 }
 
 impl Baresip {
-    /// Start baresip on free ports, offering only `codec` (`pcmu` or `pcma`), playing a tone
-    /// of `tone_hz` at [`TONE_AMPLITUDE`], and connect to its control socket.
+    /// Start baresip on free ports, offering only `codec` (`pcmu`, `pcma`, `g722` or `opus`;
+    /// its module, [`codec_module`], is loaded), playing a tone of `tone_hz` at
+    /// [`TONE_AMPLITUDE`], and connect to its control socket.
     ///
     /// A port from [`free_port`] is only free when checked: other test processes, their
     /// engines' RTP sockets and outgoing TCP connections can take it before baresip binds it.
@@ -104,6 +132,8 @@ impl Baresip {
              dns_server\t\t127.0.0.1:53\n\
              call_local_timeout\t20\n\
              audio_source\t\taufile,{tone}\n\
+             ausrc_srate\t\t8000\n\
+             ausrc_channels\t\t1\n\
              ausrc_format\t\ts16\n\
              auplay_format\t\ts16\n\
              auenc_format\t\ts16\n\
@@ -111,7 +141,9 @@ impl Baresip {
              rtp_ports\t\t10000-20000\n\
              rtp_stats\t\tno\n\
              module_path\t\t/usr/lib/baresip/modules\n\
-             module\t\t\tg711.so\n\
+             module\t\t\t{module}\n\
+             opus_stereo\t\tno\n\
+             opus_sprop_stereo\tno\n\
              module\t\t\taufile.so\n\
              module\t\t\tsndfile.so\n\
              module_tmp\t\taccount.so\n\
@@ -121,11 +153,15 @@ impl Baresip {
              snd_path\t\t{recordings}\n",
             tone = tone.display(),
             recordings = recordings.display(),
+            module = codec_module(codec),
         );
         std::fs::write(dir.path().join("config"), config).expect("baresip config");
         std::fs::write(
             dir.path().join("accounts"),
-            format!("<sip:caller@127.0.0.1>;regint=0;audio_codecs={codec}\n"),
+            format!(
+                "<sip:caller@127.0.0.1>;regint=0;audio_codecs={}\n",
+                codec_spec(codec)
+            ),
         )
         .expect("baresip accounts");
         std::fs::write(dir.path().join("contacts"), "").expect("baresip contacts");
@@ -448,7 +484,12 @@ pub fn write_tone(path: &Path, hz: f64) {
 /// Goertzel power of `samples` at `hz` (8 kHz). A pure tone of amplitude `A` on an exact bin
 /// of `N` samples gives `(A·N/2)²`, and its energy (sum of squares) is `A²·N/2`.
 pub fn goertzel(samples: &[f64], hz: f64) -> f64 {
-    let coeff = 2.0 * (2.0 * PI * hz / f64::from(RATE)).cos();
+    goertzel_at(samples, hz, RATE)
+}
+
+/// [`goertzel`] for samples at `rate` Hz.
+pub fn goertzel_at(samples: &[f64], hz: f64, rate: u32) -> f64 {
+    let coeff = 2.0 * (2.0 * PI * hz / f64::from(rate)).cos();
     let (mut s1, mut s2) = (0.0, 0.0);
     for &x in samples {
         let s0 = x + coeff * s1 - s2;
@@ -468,9 +509,13 @@ pub fn db(num: f64, den: f64) -> f64 {
     10.0 * (num / den.max(f64::MIN_POSITIVE)).log10()
 }
 
-/// A mono 16-bit WAV read back as samples.
+/// A 16-bit WAV read back as mono samples. baresip records at the codec's rate and
+/// channels: 8 kHz mono for G.711, 16 kHz for G.722, 48 kHz stereo for Opus (whose two
+/// channels are averaged here).
 pub struct Recording {
     pub samples: Vec<f64>,
+    /// Samples per second.
+    pub rate: u32,
 }
 
 impl Recording {
@@ -478,20 +523,28 @@ impl Recording {
         let mut reader =
             hound::WavReader::open(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let spec = reader.spec();
-        assert_eq!(
-            (spec.channels, spec.sample_rate, spec.bits_per_sample),
-            (1, RATE, 16),
+        assert!(
+            matches!(spec.channels, 1 | 2)
+                && matches!(spec.sample_rate, 8000 | 16000 | 48000)
+                && spec.bits_per_sample == 16,
             "{}: unexpected format {spec:?}",
             path.display()
         );
-        let samples = reader
+        let interleaved: Vec<f64> = reader
             .samples::<i16>()
             .map(|s| f64::from(s.expect("sample")))
             .collect();
-        Recording { samples }
+        let samples = interleaved
+            .chunks_exact(usize::from(spec.channels))
+            .map(|frame| frame.iter().sum::<f64>() / frame.len() as f64)
+            .collect();
+        Recording {
+            samples,
+            rate: spec.sample_rate,
+        }
     }
 
     pub fn secs(&self) -> f64 {
-        self.samples.len() as f64 / f64::from(RATE)
+        self.samples.len() as f64 / f64::from(self.rate)
     }
 }

@@ -5,14 +5,16 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::g711::Codec;
+use crate::cn::NoiseGenerator;
+use crate::codec::AudioCodec;
 use crate::inband::InbandDtmf;
-use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, Plc};
+use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::rtp::RtpPacket;
 use crate::vad::{Vad, VadConfig, VadEvent, VadState, frame_energy_dbov};
 use crate::{FRAME_SAMPLES, Frame};
 
 use super::MediaEvent;
+use super::transcode;
 
 /// A driver that has not called `take_frame` for this long has stopped listening: packets
 /// are no longer buffered, and the next `take_frame` starts the jitter buffer afresh.
@@ -30,7 +32,13 @@ const LOUD_DBOV: f32 = -45.0;
 #[derive(Debug)]
 pub(super) struct Inbound {
     jitter: JitterBuffer,
-    plc: Plc,
+    /// Decodes and conceals in playout order.
+    decoder: transcode::Playout,
+    /// Comfort noise for the silences the peer marks with CN packets (RFC 3389).
+    noise: NoiseGenerator,
+    /// The sequence number of the last CN packet, while no audio after it has played:
+    /// silence is then played as comfort noise.
+    noise_since: Option<u16>,
     /// The frame `take_frame` last returned.
     frame: Frame,
     /// Whether `frame` came out of the buffer (played or concealed), not silence.
@@ -50,10 +58,16 @@ pub(super) struct Inbound {
 }
 
 impl Inbound {
-    pub(super) fn new(inband_dtmf: bool) -> Self {
+    /// Received audio in `codec`; `noise_seed` seeds the comfort noise.
+    pub(super) fn new(codec: AudioCodec, inband_dtmf: bool, noise_seed: u64) -> Self {
         Inbound {
-            jitter: JitterBuffer::new(JitterConfig::default()),
-            plc: Plc::new(),
+            jitter: JitterBuffer::new(JitterConfig {
+                clock_rate: codec.clock_rate(),
+                ..JitterConfig::default()
+            }),
+            decoder: transcode::Playout::new(codec),
+            noise: NoiseGenerator::new(noise_seed),
+            noise_since: None,
             frame: [0; FRAME_SAMPLES],
             playing: false,
             last_take: None,
@@ -78,34 +92,62 @@ impl Inbound {
         }
     }
 
+    /// A comfort-noise packet: its level is played in the silence that follows. False
+    /// when the payload is unreadable (empty).
+    pub(super) fn comfort_noise(&mut self, sequence: u16, payload: &[u8]) -> bool {
+        if self.noise.handle_payload(payload).is_err() {
+            return false;
+        }
+        self.noise_since = Some(sequence);
+        true
+    }
+
     /// One 20 ms frame of received audio for the tick at `now` (see
     /// [`RtpSession::take_frame`](super::RtpSession::take_frame)).
-    pub(super) fn take(&mut self, now: Instant, codec: Codec) -> &Frame {
+    pub(super) fn take(&mut self, now: Instant) -> &Frame {
         if !self.taking(now) {
             // The first call, or the first after a lapse: whatever is buffered is stale.
             self.jitter.reset();
-            self.plc.reset();
+            self.decoder.reset();
             self.playing = false;
         }
         self.last_take = Some(now);
         match self.jitter.pop(now) {
-            Playout::Frame { payload, .. } => {
-                let n = codec.decode(payload, &mut self.frame);
-                self.frame[n..].fill(0);
-                self.plc.good_frame(&mut self.frame);
+            Playout::Frame { payload, seq, .. } => {
+                self.decoder.frame(payload, &mut self.frame);
+                self.playing = true;
+                if self
+                    .noise_since
+                    .is_some_and(|cn| (seq.wrapping_sub(cn) as i16) > 0)
+                {
+                    self.noise_since = None; // speech after the noise
+                }
+            }
+            Playout::Lost { seq, .. } => {
+                // A single loss whose successor is here: Opus rebuilds it from FEC.
+                let next = self.jitter.peek(seq.wrapping_add(1));
+                self.decoder.conceal(next, &mut self.frame);
                 self.playing = true;
             }
-            Playout::Lost { .. } | Playout::Stretch => {
-                self.frame = self.plc.conceal();
+            Playout::Stretch => {
+                self.decoder.conceal(None, &mut self.frame);
                 self.playing = true;
             }
             _ => {
                 if self.playing {
                     // The talkspurt is over: the next starts from clean history.
-                    self.plc.reset();
+                    self.decoder.end_talkspurt(&mut self.frame);
                     self.playing = false;
+                } else {
+                    self.frame = [0; FRAME_SAMPLES];
                 }
-                self.frame = [0; FRAME_SAMPLES];
+                if self.noise_since.is_some() {
+                    let mut noise = [0; FRAME_SAMPLES];
+                    self.noise.generate(&mut noise);
+                    for (o, n) in self.frame.iter_mut().zip(noise) {
+                        *o = o.saturating_add(n);
+                    }
+                }
             }
         }
         &self.frame

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::g711::Codec;
+use crate::codec::AudioCodec;
 use crate::quality::{Impairment, estimate_mos};
 use crate::rtcp::{RtcpConfig, RtcpEvent, RtcpState};
 
@@ -30,10 +30,12 @@ impl Reports {
         ssrc: u32,
         cname: String,
         interval: Duration,
+        clock_rate: u32,
         rng: &mut R,
     ) -> Self {
         let config = RtcpConfig {
             interval: interval.max(MIN_RTCP_INTERVAL),
+            clock_rate,
             ..RtcpConfig::new(ssrc, cname)
         };
         Reports {
@@ -69,7 +71,7 @@ impl Reports {
     pub(super) fn quality_at(
         &mut self,
         now: Instant,
-        codec: Codec,
+        codec: AudioCodec,
         playout_delay: Duration,
     ) -> Option<MediaEvent> {
         let interval = self.state.config().interval;
@@ -86,7 +88,7 @@ impl Reports {
 
     /// Our view of the peer's stream since the last quality event: `None` before it is
     /// valid (two packets in sequence).
-    fn quality(&mut self, codec: Codec, playout_delay: Duration) -> Option<MediaEvent> {
+    fn quality(&mut self, codec: AudioCodec, playout_delay: Duration) -> Option<MediaEvent> {
         let rx = self.state.reception()?;
         let (expected0, received0) = match self.base {
             Some((ssrc, e, r)) if ssrc == rx.ssrc && e <= rx.expected && r <= rx.received => (e, r),
@@ -103,7 +105,7 @@ impl Reports {
         };
         let rtt = self.state.rtt();
         let mos = estimate_mos(
-            Impairment::for_codec(codec, true),
+            Impairment::for_audio_codec(codec, true),
             loss_fraction,
             rtt.unwrap_or_default(),
             playout_delay,
