@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use hotline_media::rtp::RtpPacket;
 use hotline_media::sdp::Direction;
 use hotline_media::session::{AfterPlay, TransmitKind};
-use hotline_media::{Codec, MediaEvent, Mode, Prompt, RtpSession, SessionConfig};
+use hotline_media::{AudioCodec, MediaEvent, Mode, Prompt, RtpSession, SessionConfig};
 use libfuzzer_sys::fuzz_target;
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -105,13 +105,16 @@ fuzz_target!(|data: &[u8]| {
         _ => (Duration::ZERO, Duration::ZERO),
     };
     let config = SessionConfig {
-        codec: if flags & 0x01 == 0 {
-            Codec::Pcmu
-        } else {
-            Codec::Pcma
-        },
+        // The flags' low bit and the telephone-event byte's second-highest pick the codec.
+        codec: [
+            AudioCodec::Pcmu,
+            AudioCodec::Pcma,
+            AudioCodec::G722,
+            AudioCodec::Opus,
+        ][usize::from(flags & 0x01) | usize::from((dtmf_payload_type >> 5) & 0x02)],
         payload_type,
         dtmf_payload_type: (flags & 0x02 != 0).then_some(dtmf_payload_type),
+        cn_payload_type: Some(13),
         remote: "192.0.2.10:4000".parse().unwrap(),
         remote_rtcp: Some("192.0.2.10:4001".parse().unwrap()),
         rtcp_mux: flags & 0x80 != 0,
