@@ -7,7 +7,7 @@
 //!   and BYE are decoded; every other type (APP, XR, the RFC 4585 feedback messages) is
 //!   handed over undecoded as [`RtcpPacket::Other`], skipped by its length field. A packet
 //!   whose body is malformed but whose length field is sound yields an error and the walk
-//!   goes on with the next one; a broken length field ends the walk.
+//!   goes on with the next one; a broken length field or padding count ends the walk.
 //! - **Writing**: `write_*` functions append one packet each to a `Vec<u8>`, so a compound
 //!   packet is built by calling them in turn (report first, RFC 3550 §6.1).
 //! - **State**: [`RtcpState`] keeps one leg's reception statistics (RFC 3550 A.1, A.3,
