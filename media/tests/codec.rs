@@ -5,8 +5,6 @@
 //! tones alone would make the correlation ambiguous by whole periods. What each threshold
 //! means is written beside it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::f64::consts::PI;
 
 use hotline_media::cn::{self, CnPayload, NoiseGenerator};
@@ -15,42 +13,12 @@ use hotline_media::resample::Resampler;
 use hotline_media::sdp::{self, LocalMedia, SessionDescription};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-/// Counts this thread's heap allocations while armed, to check the steady state allocates
-/// nothing (libopus's own C allocations are not seen; it allocates only at creation).
-struct CountingAlloc;
+mod common;
 
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers every call to `System`; the bookkeeping touches only const-initialised
-// thread-locals, which never allocate.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        }
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAlloc = CountingAlloc;
-
-/// Heap allocations `f` makes on this thread.
-fn allocations(f: impl FnOnce()) -> usize {
-    ALLOCATIONS.with(|n| n.set(0));
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    ALLOCATIONS.with(Cell::get)
+/// Heap allocations `f` makes on this thread (libopus's own C allocations are not seen; it
+/// allocates only at creation).
+fn allocations(f: impl FnOnce()) -> u64 {
+    common::allocations_during(f)
 }
 
 /// Sum of equal tones across the telephone band (300-3400 Hz), 1 s at `rate`, peak about

@@ -1,8 +1,6 @@
 //! Drives `JitterBuffer` and `Plc` with simulated time and a simulated network (seeded):
 //! no sockets, no clock.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use hotline_media::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, Plc, Pushed};
@@ -10,38 +8,8 @@ use hotline_media::rtp::{RtpHeader, RtpPacket};
 use hotline_media::{FRAME_DURATION, FRAME_SAMPLES, Frame};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-// ---- allocation counting (per thread, so parallel tests do not disturb each other) ----
-
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+mod common;
+use common::allocations;
 
 // ---- the simulated network ----
 
