@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use hotline_media::AudioCodec;
+use hotline_media::tone::Country;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -79,6 +80,8 @@ struct RawMedia {
     rtp_ports: Option<Spanned<String>>,
     rtp_timeout_secs: Option<Spanned<usize>>,
     codecs: Option<Spanned<Vec<Spanned<String>>>>,
+    ringback: Option<Spanned<String>>,
+    early_media: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +137,8 @@ pub enum Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Number {
     pub route: Route,
-    /// Ring (180) this long before answering; 0 answers at once.
+    /// Ring this long before answering (183 with ringback as early media, or 180: see
+    /// [`Config::early_media`]); 0 answers at once.
     pub ring_secs: u64,
 }
 
@@ -152,6 +156,12 @@ pub struct Config {
     /// The audio codecs calls may use. An answer takes the first of the caller's offer that
     /// is here, so the order only matters for offers we make.
     pub codecs: Vec<AudioCodec>,
+    /// Whose ringback tone a ringing number plays as early media (`media.ringback`).
+    pub ringback: Country,
+    /// A ringing number sends 183 Session Progress with the SDP answer and plays
+    /// [`ringback`](Self::ringback) itself (`media.early_media`, default true); false: a
+    /// plain 180 Ringing and the phone's own ringback.
+    pub early_media: bool,
     pub numbers: BTreeMap<String, Number>,
 }
 
@@ -282,6 +292,7 @@ impl Config {
             "media.rtp_timeout_secs",
         ) as u64;
         let codecs = v.codecs(raw.media.codecs.as_ref());
+        let ringback = v.ringback(raw.media.ringback.as_ref());
         let mut numbers = BTreeMap::new();
         for (number, spanned) in raw.numbers {
             let at = spanned.referenced;
@@ -356,6 +367,8 @@ impl Config {
             rtp_ports,
             rtp_timeout_secs,
             codecs,
+            ringback,
+            early_media: raw.media.early_media.unwrap_or(true),
             numbers,
         })
     }
@@ -481,6 +494,23 @@ impl Validator<'_> {
         codecs
     }
 
+    /// `media.ringback`: `us`, `uk` or `eu` (any case; `ca` and `gb` as aliases).
+    fn ringback(&mut self, s: Option<&Spanned<String>>) -> Country {
+        let Some(s) = s else {
+            return Country::Eu;
+        };
+        Country::from_code(s.value.trim()).unwrap_or_else(|| {
+            self.error(
+                s,
+                format!(
+                    "media.ringback: unknown tone plan `{}` (known: eu, uk, us)",
+                    s.value
+                ),
+            );
+            Country::Eu
+        })
+    }
+
     fn range(
         &mut self,
         s: Option<&Spanned<usize>>,
@@ -526,6 +556,29 @@ mod tests {
         );
         assert_eq!(c.numbers["welcome"].ring_secs, 0);
         assert_eq!(c.codecs, DEFAULT_CODECS);
+        assert_eq!(c.ringback, Country::Eu);
+        assert!(c.early_media);
+    }
+
+    #[test]
+    fn ringback_and_early_media() {
+        let c = Config::parse("r.yaml", "media:\n  ringback: US\n  early_media: false\n")
+            .expect("valid");
+        assert_eq!(c.ringback, Country::Us);
+        assert!(!c.early_media);
+        let c = Config::parse("r.yaml", "media:\n  ringback: uk\n").expect("valid");
+        assert_eq!((c.ringback, c.early_media), (Country::Uk, true));
+        let e = Config::parse(
+            "r.yaml",
+            "media:\n  rtp_timeout_secs: 9\n  ringback: mars\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.0[0].to_string(),
+            "r.yaml:3:13: media.ringback: unknown tone plan `mars` (known: eu, uk, us)"
+        );
+        let e = Config::parse("r.yaml", "media:\n  early_media: sometimes\n").unwrap_err();
+        assert_eq!((e.0[0].line, e.0[0].column), (2, 16), "{:?}", e.0);
     }
 
     #[test]

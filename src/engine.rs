@@ -281,6 +281,7 @@ impl Core {
             CallCommand::Answer { sdp } => self.ua.answer(now, call, sdp),
             CallCommand::Reject { status } => self.ua.reject(now, call, status),
             CallCommand::Ringing => self.ua.provisional(now, call, 180),
+            CallCommand::EarlyMedia { sdp } => self.ua.early_media(now, call, sdp),
             CallCommand::Hangup => self.ua.hangup(now, call),
         };
         if let Err(e) = result {

@@ -3,10 +3,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
 
 use common::{Engine, RawUdp, invite, sdp_offer};
+use hotline_media::g711::Codec;
+use hotline_media::rtp::RtpPacket;
+use hotline_sip::message::{HeaderName, Method};
 
 fn assert_sipp_ok(out: &std::process::Output, what: &str, engine: &Engine) {
     assert!(
@@ -110,17 +113,20 @@ fn invite_retransmitted_while_ringing_gets_the_last_provisional_again() {
     client.send(inv.as_bytes());
     let first = client.recv_response(false).expect("100");
     assert_eq!(first.status, 100);
-    let ringing = client.recv_response(false).expect("180");
-    assert_eq!(ringing.status, 180);
+    // Ringing with early media: 183 with the SDP answer.
+    let ringing = client.recv_response(false).expect("183");
+    assert_eq!(ringing.status, 183);
+    assert!(!ringing.body.is_empty());
     let tag = ringing
         .headers
         .to()
         .and_then(|t| t.tag().map(str::to_owned));
-    assert!(tag.is_some(), "180 carries the dialog's To tag");
-    // The same INVITE again (our 180 "was lost"): the 180 comes back, nothing new starts.
+    assert!(tag.is_some(), "183 carries the dialog's To tag");
+    // The same INVITE again (our 183 "was lost"): the 183 comes back, nothing new starts.
     client.send(inv.as_bytes());
-    let again = client.recv_response(false).expect("resent 180");
-    assert_eq!(again.status, 180);
+    let again = client.recv_response(false).expect("resent 183");
+    assert_eq!(again.status, 183);
+    assert_eq!(again.body, ringing.body);
     assert_eq!(
         again.headers.to().and_then(|t| t.tag().map(str::to_owned)),
         tag
@@ -170,6 +176,328 @@ fn invite_retransmitted_while_ringing_gets_the_last_provisional_again() {
     assert_eq!(bye_ok.status, 200);
     assert_eq!(engine.metric("hotline_calls_total"), 1.0);
     engine.wait_metric("hotline_calls_active", |v| v == 0.0);
+}
+
+/// What a test's RTP socket heard, each datagram with when it arrived.
+struct RtpTap {
+    /// The same socket, to send from.
+    socket: UdpSocket,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Instant, SocketAddr, Vec<u8>)>>,
+}
+
+impl RtpTap {
+    /// Listens on the offered RTP port of `127.0.0.1`.
+    fn start(port: u16) -> RtpTap {
+        let socket = UdpSocket::bind(("127.0.0.1", port)).expect("bind the offered RTP port");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let sender = socket.try_clone().expect("clone the RTP socket");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut heard = Vec::new();
+            let mut buf = [0u8; 2048];
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                    heard.push((Instant::now(), from, buf[..n].to_vec()));
+                }
+            }
+            heard
+        });
+        RtpTap {
+            socket: sender,
+            stop,
+            thread,
+        }
+    }
+
+    fn finish(self) -> Vec<(Instant, SocketAddr, Vec<u8>)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("RTP tap")
+    }
+}
+
+/// Power at `freq` in 8 kHz samples (Goertzel), scaled so a sine of amplitude A gives about
+/// (A/2)^2.
+fn goertzel(samples: &[i16], freq: f64) -> f64 {
+    let coeff = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (samples.len() as f64).powi(2)
+}
+
+/// ACK then BYE in the dialog a 200 opened; waits for the BYE's 200.
+fn ack_and_bye(client: &RawUdp, ok: &hotline_sip::message::Response, call_id: &str) {
+    ack(client, ok, call_id);
+    bye(client, ok, call_id);
+}
+
+fn ack(client: &RawUdp, ok: &hotline_sip::message::Response, call_id: &str) {
+    client.send(in_dialog(client, ok, call_id, "ACK", 1).as_bytes());
+}
+
+fn bye(client: &RawUdp, ok: &hotline_sip::message::Response, call_id: &str) {
+    client.send(in_dialog(client, ok, call_id, "BYE", 2).as_bytes());
+    loop {
+        let r = client.recv_response(true).expect("200 for BYE");
+        if r.headers.cseq().is_some_and(|c| c.method == Method::Bye) {
+            assert_eq!(r.status, 200);
+            return;
+        }
+    }
+}
+
+/// A request in the dialog a 200 opened.
+fn in_dialog(
+    client: &RawUdp,
+    ok: &hotline_sip::message::Response,
+    call_id: &str,
+    method: &str,
+    cseq: u32,
+) -> String {
+    let local = client.local();
+    let to = ok.headers.get(&HeaderName::To).unwrap().to_owned();
+    let contact = ok
+        .headers
+        .contacts()
+        .first()
+        .expect("Contact")
+        .uri
+        .to_string();
+    format!(
+        "{method} {contact} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-{call_id}-{cseq};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:caller@{local}>;tag=c-{call_id}\r\n\
+         To: {to}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} {method}\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// The RTP port in an SDP body's `m=audio` line.
+fn sdp_port(body: &[u8]) -> u16 {
+    String::from_utf8_lossy(body)
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio ")?.split(' ').next()?.parse().ok())
+        .expect("m=audio port")
+}
+
+/// Decodes PCMU packets (in sequence order) into frames.
+fn pcmu_frames(packets: &[&[u8]]) -> Vec<[i16; 160]> {
+    let mut packets: Vec<RtpPacket<'_>> = packets
+        .iter()
+        .map(|b| RtpPacket::parse(b).expect("RTP"))
+        .collect();
+    packets.sort_by_key(|p| p.sequence());
+    packets
+        .iter()
+        .map(|p| {
+            let mut pcm = [0i16; 160];
+            Codec::Pcmu.decode(p.payload(), &mut pcm);
+            pcm
+        })
+        .collect()
+}
+
+fn mean_square(pcm: &[i16]) -> f64 {
+    pcm.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / pcm.len() as f64
+}
+
+#[test]
+fn a_ringing_number_plays_ringback_as_early_media_then_answers_with_the_same_sdp() {
+    let engine = Engine::start();
+    let client = RawUdp::new(engine.sip);
+    let rtp_port = common::free_port();
+    let tap = RtpTap::start(rtp_port);
+    let inv = invite(&client, "slow", "early-1", "early-1", &sdp_offer(rtp_port));
+    client.send(inv.as_bytes());
+    assert_eq!(client.recv_response(false).expect("100").status, 100);
+    let progress = client.recv_response(false).expect("183");
+    let progress_at = Instant::now();
+    assert_eq!(progress.status, 183, "early media, not a plain 180");
+    assert_eq!(progress.headers.content_type(), Some("application/sdp"));
+    let sdp = String::from_utf8(progress.body.to_vec()).expect("SDP text");
+    assert!(sdp.starts_with("v=0"), "{sdp}");
+    let engine_port = sdp_port(&progress.body);
+    // No 180 after the 183: the next response is the 200 (`slow` rings for 2 s).
+    let ok = client.recv_response(false).expect("200 after ringing");
+    let answered_at = Instant::now();
+    assert_eq!(ok.status, 200);
+    assert!(answered_at - progress_at >= Duration::from_millis(1500));
+    assert_eq!(ok.body, progress.body, "the 200 repeats the early answer");
+    assert_eq!(
+        ok.headers.to().and_then(|t| t.tag().map(str::to_owned)),
+        progress
+            .headers
+            .to()
+            .and_then(|t| t.tag().map(str::to_owned))
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let heard = tap.finish();
+    ack_and_bye(&client, &ok, "early-1");
+
+    // What came before the 200: the ringback, from the port the SDP names.
+    let mut early: Vec<RtpPacket<'_>> = heard
+        .iter()
+        .filter(|(at, _, _)| *at < answered_at)
+        .map(|(_, from, bytes)| {
+            assert_eq!(from.port(), engine_port);
+            RtpPacket::parse(bytes).expect("RTP")
+        })
+        .collect();
+    assert!(
+        early.len() >= 75,
+        "about 100 packets in 2 s of ringing, got {}\n{}",
+        early.len(),
+        engine.log_text()
+    );
+    early.sort_by_key(|p| p.sequence());
+    for p in &early {
+        assert_eq!(p.payload_type(), 0, "PCMU, as negotiated");
+    }
+    // EU ringback: 425 Hz, 1 s on (50 frames), then 4 s off.
+    let on: Vec<bool> = early
+        .iter()
+        .map(|p| {
+            let mut pcm = [0i16; 160];
+            Codec::Pcmu.decode(p.payload(), &mut pcm);
+            let energy = pcm.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / 160.0;
+            let tone = energy > 1.0e6;
+            if tone {
+                // A -13 dBm0 sine (amplitude about 5100) carries its energy at 425 Hz.
+                let at_425 = goertzel(&pcm, 425.0);
+                assert!(at_425 > 0.35 * energy, "425 Hz: {at_425} of {energy}");
+                assert!(goertzel(&pcm, 1000.0) < 0.01 * energy);
+            } else {
+                assert!(energy < 100.0, "off is silence: {energy}");
+            }
+            tone
+        })
+        .collect();
+    let on_frames = on.iter().take_while(|&&t| t).count();
+    assert!(
+        (49..=51).contains(&on_frames),
+        "1 s on: {on_frames} frames ({on:?})"
+    );
+    assert!(on[on_frames..].iter().all(|&t| !t), "then off: {on:?}");
+    engine.wait_metric("hotline_calls_active", |v| v == 0.0);
+}
+
+#[test]
+fn a_ringing_conference_number_joins_the_room_only_when_answered() {
+    let config = format!(
+        "{}  ringroom:\n    action: conference\n    ring_secs: 1\n",
+        common::TEST_CONFIG
+    );
+    let engine = Engine::start_with(&config);
+    // Two callers: each hears ringback until answered, then the room.
+    let mut legs = Vec::new();
+    for name in ["room-a", "room-b"] {
+        let client = RawUdp::new(engine.sip);
+        let rtp_port = common::free_port();
+        let tap = RtpTap::start(rtp_port);
+        client.send(invite(&client, "ringroom", name, name, &sdp_offer(rtp_port)).as_bytes());
+        assert_eq!(client.recv_response(false).expect("100").status, 100);
+        let progress = client.recv_response(false).expect("183");
+        assert_eq!(progress.status, 183);
+        let ok = client.recv_response(false).expect("200");
+        let answered_at = Instant::now();
+        assert_eq!((ok.status, &ok.body), (200, &progress.body));
+        ack(&client, &ok, name);
+        legs.push((name, client, tap, ok, answered_at));
+    }
+    // A talks (1 kHz from its RTP socket to its port on the engine); B must hear it.
+    let (_, _, a_tap, a_ok, _) = &legs[0];
+    let to_engine: SocketAddr = ([127, 0, 0, 1], sdp_port(&a_ok.body)).into();
+    let tone: Vec<u8> = (0..160 * 50)
+        .map(|n| {
+            let x = 8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(n) / 8000.0).sin();
+            hotline_media::g711::linear_to_ulaw(x as i16)
+        })
+        .collect();
+    for (i, chunk) in tone.chunks(160).enumerate() {
+        let mut packet = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 7];
+        packet[4..8].copy_from_slice(&(160 * i as u32).to_be_bytes());
+        packet.extend_from_slice(chunk);
+        a_tap.socket.send_to(&packet, to_engine).expect("send RTP");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut heard = Vec::new();
+    for (name, client, tap, ok, answered_at) in legs {
+        heard.push((tap.finish(), answered_at));
+        bye(&client, &ok, name);
+    }
+    // Before its answer, A heard ringback (425 Hz), nothing of the room.
+    let (a_heard, a_answered) = &heard[0];
+    let before: Vec<&[u8]> = a_heard
+        .iter()
+        .filter(|(at, _, _)| at < a_answered)
+        .map(|(_, _, b)| b.as_slice())
+        .collect();
+    let ringback = pcmu_frames(&before)
+        .iter()
+        .filter(|f| mean_square(*f) > 1.0e6 && goertzel(*f, 425.0) > 0.35 * mean_square(*f))
+        .count();
+    assert!(
+        ringback >= 30,
+        "A's ringback frames: {ringback} of {}",
+        before.len()
+    );
+    // After its answer, B heard A's 1 kHz through the room.
+    let (b_heard, b_answered) = &heard[1];
+    let after: Vec<&[u8]> = b_heard
+        .iter()
+        .filter(|(at, _, _)| at > b_answered)
+        .map(|(_, _, b)| b.as_slice())
+        .collect();
+    let from_a = pcmu_frames(&after)
+        .iter()
+        .filter(|f| mean_square(*f) > 1.0e6 && goertzel(*f, 1000.0) > 0.35 * mean_square(*f))
+        .count();
+    assert!(
+        from_a >= 30,
+        "B heard A in {from_a} of {} frames\n{}",
+        after.len(),
+        engine.log_text()
+    );
+    engine.wait_metric("hotline_calls_active", |v| v == 0.0);
+}
+
+#[test]
+fn without_early_media_a_ringing_number_sends_180_and_no_rtp_until_answered() {
+    let engine = Engine::start_with(&common::TEST_CONFIG.replacen(
+        "media:\n",
+        "media:\n  early_media: false\n",
+        1,
+    ));
+    let client = RawUdp::new(engine.sip);
+    let rtp_port = common::free_port();
+    let tap = RtpTap::start(rtp_port);
+    let inv = invite(&client, "slow", "late-1", "late-1", &sdp_offer(rtp_port));
+    client.send(inv.as_bytes());
+    assert_eq!(client.recv_response(false).expect("100").status, 100);
+    let ringing = client.recv_response(false).expect("180");
+    assert_eq!(ringing.status, 180);
+    assert!(ringing.body.is_empty());
+    let ok = client.recv_response(false).expect("200");
+    let answered_at = Instant::now();
+    assert_eq!(ok.status, 200);
+    assert!(!ok.body.is_empty());
+    let heard = tap.finish();
+    ack_and_bye(&client, &ok, "late-1");
+    assert!(
+        heard.iter().all(|(at, _, _)| *at >= answered_at),
+        "no media before the answer"
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //!
 //! Input: `[flags, payload type, telephone-event payload type, count]` (flags: bit 0 the
 //! codec, bit 1 telephone-event (else in-band DTMF), bits 2-3 the direction, 4-5 the
-//! timeouts, 6 a greeting, 7 rtcp-mux), then `count`
+//! timeouts, 6 a greeting, 7 rtcp-mux; the telephone-event byte's low bit makes the
+//! greeting one the caller can barge in on), then `count`
 //! datagrams, each `[meta, len, len bytes]`; `meta` bit 0 picks the source, bit 1 skips
 //! recycling the sent buffers, bits 2-7 advance the clock (in 5 ms units; 63 means 31 s).
 //!
@@ -33,6 +34,9 @@ struct Checker {
     next_sequence: Option<u16>,
     latched: Option<SocketAddr>,
     played: bool,
+    barge_in: bool,
+    /// The greeting ended (played out or interrupted).
+    ended: bool,
 }
 
 impl Checker {
@@ -62,6 +66,7 @@ impl Checker {
                 session.recycle(t.bytes);
             }
         }
+        let mut cause = false;
         while let Some(event) = session.poll_event() {
             match event {
                 MediaEvent::RemoteLatched { addr } => {
@@ -72,14 +77,24 @@ impl Checker {
                 MediaEvent::Dtmf { digit, .. } => {
                     assert!(self.config.dtmf_payload_type.is_some() || self.config.inband_dtmf);
                     assert!(hotline_media::dtmf::digit_to_event(digit).is_some());
+                    cause = true;
                 }
+                MediaEvent::SpeechStart => cause = true,
                 MediaEvent::RtpTimeout => {
                     assert!(
                         self.config.direction.receives(),
                         "timeout while not receiving"
                     );
                 }
-                MediaEvent::PlaybackDone => assert!(self.played),
+                MediaEvent::PlaybackDone => {
+                    assert!(self.played && !self.ended, "one end per greeting");
+                    self.ended = true;
+                }
+                MediaEvent::PlaybackInterrupted { .. } => {
+                    assert!(self.played && self.barge_in && !self.ended);
+                    assert!(cause, "interrupted right after a key press or speech");
+                    self.ended = true;
+                }
                 _ => {}
             }
         }
@@ -144,6 +159,8 @@ fuzz_target!(|data: &[u8]| {
         next_sequence: None,
         latched: None,
         played: false,
+        barge_in: dtmf_payload_type & 0x01 != 0,
+        ended: false,
     };
 
     if flags & 0x40 != 0 {
@@ -155,6 +172,7 @@ fuzz_target!(|data: &[u8]| {
             Mode::Play {
                 frames: Prompt::from_samples(&samples),
                 then: AfterPlay::Echo,
+                barge_in: checker.barge_in,
             },
         );
     } else {

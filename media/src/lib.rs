@@ -110,7 +110,7 @@ pub mod vad;
 pub use codec::AudioCodec;
 pub use g711::Codec;
 pub use prompt::Prompt;
-pub use session::{MediaEvent, Mode, RtpSession, SessionConfig, Transmit, TransmitKind};
+pub use session::{Interrupt, MediaEvent, Mode, RtpSession, SessionConfig, Transmit, TransmitKind};
 
 /// The audio sampling rate and RTP clock rate of every stream here (G.711, telephone-event).
 pub const CLOCK_RATE: u32 = 8000;

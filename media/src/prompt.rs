@@ -29,9 +29,11 @@
 //!
 //! ## Barge-in
 //! Stopping a prompt when the caller presses a key or starts to speak is not the prompt's
-//! business: a `Prompt` is only frames. The call controller (or the session it drives)
-//! sees the [`crate::MediaEvent::Dtmf`] or a VAD decision and switches the session's mode;
-//! the frames already sent are the only part of the prompt the caller heard.
+//! business: a `Prompt` is only frames. The session playing it does it:
+//! [`crate::Mode::Play`] with `barge_in: true` stops at the first
+//! [`crate::MediaEvent::Dtmf`] or [`crate::MediaEvent::SpeechStart`] and reports
+//! [`crate::MediaEvent::PlaybackInterrupted`] with how much was sent; the frames already
+//! sent are the only part of the prompt the caller heard.
 
 use std::io::Read;
 use std::path::Path;

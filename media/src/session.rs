@@ -92,6 +92,20 @@
 //! 8 kHz. An echoed packet the encoder refuses (an Opus packet longer than 60 ms) is not
 //! echoed.
 //!
+//! ## Barge-in
+//! A [`Mode::Play`] with `barge_in: true` stops as soon as the caller presses a key or
+//! starts to speak: the first [`MediaEvent::Dtmf`] (RFC 4733 or in-band, reported when the
+//! key is released) or [`MediaEvent::SpeechStart`] (the VAD heard 40 ms of voice) that the
+//! session emits while the prompt plays. No further frame of the prompt is sent; the
+//! cause's event is followed at once by [`MediaEvent::PlaybackInterrupted`] (with the
+//! [`Interrupt`] and how much had been sent) instead of [`MediaEvent::PlaybackDone`], and
+//! the session goes on as `then` says ([`AfterPlay::Repeat`] falls silent). The key press
+//! stays a [`MediaEvent::Dtmf`] of its own, so an IVR collecting digits counts it as the
+//! first. A detection made by [`handle_tick`](RtpSession::handle_tick) (a key press or
+//! talkspurt closed because the audio stopped) lands after that tick's frame went out: at
+//! most one frame (20 ms) more of the prompt. With `barge_in: false` the same events are
+//! reported and the prompt plays on.
+//!
 //! ## RTCP
 //! The session owns an [`RtcpState`] (unless [`SessionConfig::rtcp_interval`] is `None`):
 //! every RTP packet received from the peer and sent by us feeds it, and our reports (SR
@@ -155,6 +169,9 @@ const MAX_ECHO_DRIFT: Duration = Duration::from_secs(1);
 
 /// How far mixed frames' timestamps may drift from our clock before they are re-anchored.
 const MAX_MIX_DRIFT: Duration = Duration::from_millis(100);
+
+/// [`FRAME_DURATION`] in milliseconds.
+const FRAME_MS: u64 = FRAME_DURATION.as_millis() as u64;
 
 /// What the session needs to know, usually from the SDP negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,8 +257,13 @@ pub enum Mode {
     Play {
         /// The prompt's 20 ms frames, played in order.
         frames: Prompt,
-        /// What follows the last frame.
+        /// What follows the last frame (or a barge-in).
         then: AfterPlay,
+        /// Barge-in: a key press or the caller starting to speak stops the prompt at once
+        /// (see the module doc's *Barge-in*), with [`MediaEvent::PlaybackInterrupted`]
+        /// instead of [`MediaEvent::PlaybackDone`]; then the session goes on as `then`
+        /// says. `false` plays the prompt out whatever the caller does.
+        barge_in: bool,
     },
     /// A conference participant: the session sends nothing by itself. Each 20 ms tick
     /// the driver takes the received frame ([`RtpSession::take_frame`]), mixes, and sends
@@ -258,6 +280,24 @@ pub enum AfterPlay {
     Done,
     /// Start echoing ([`Mode::Echo`]), as an echo-test line does after its greeting.
     Echo,
+    /// Play the prompt again from its first frame, seamlessly (no timestamp gap, no
+    /// marker), for as long as the mode lasts: a ringback or hold tone rendered as one
+    /// cadence period. No [`MediaEvent::PlaybackDone`] is emitted; only a barge-in or a
+    /// new mode ends it (an empty prompt falls silent at once, with `PlaybackDone`).
+    Repeat,
+}
+
+/// What stopped a [`Mode::Play`] prompt with `barge_in` (see
+/// [`MediaEvent::PlaybackInterrupted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Interrupt {
+    /// A key press (RFC 4733 telephone-event or in-band tones), reported at the same time
+    /// as its [`MediaEvent::Dtmf`].
+    Dtmf(char),
+    /// The voice activity detector heard the caller start to speak
+    /// ([`MediaEvent::SpeechStart`]).
+    Speech,
 }
 
 /// What the session reports to the call controller.
@@ -274,6 +314,17 @@ pub enum MediaEvent {
     },
     /// The prompt of a [`Mode::Play`] has been sent in full.
     PlaybackDone,
+    /// The prompt of a [`Mode::Play`] with `barge_in` was stopped by the caller before its
+    /// end. It comes right after the event that caused it ([`MediaEvent::Dtmf`] or
+    /// [`MediaEvent::SpeechStart`]) and instead of [`MediaEvent::PlaybackDone`]; the
+    /// session then goes on as the mode's `then` says.
+    PlaybackInterrupted {
+        /// The key or the speech that stopped it.
+        by: Interrupt,
+        /// How much of the prompt had been sent: frames sent × 20 ms (for a repeating
+        /// prompt, all rounds together).
+        played_ms: u32,
+    },
     /// No RTP for the configured time (see the module doc).
     RtpTimeout,
     /// The session latched to the peer's actual address (symmetric RTP).
@@ -360,8 +411,11 @@ enum State {
     Play {
         prompt: Prompt,
         then: AfterPlay,
+        barge_in: bool,
         next_frame: usize,
         next_due: Instant,
+        /// Frames sent since the mode began (every round of a repeating prompt).
+        sent_frames: u64,
     },
     Mix {
         /// The timestamp of the next mixed frame, once one was sent.
@@ -476,11 +530,17 @@ impl RtpSession {
         self.state = match mode {
             Mode::Silence => State::Silence,
             Mode::Echo => State::Echo { offset: None },
-            Mode::Play { frames, then } => State::Play {
+            Mode::Play {
+                frames,
+                then,
+                barge_in,
+            } => State::Play {
                 prompt: frames,
                 then,
+                barge_in,
                 next_frame: 0,
                 next_due: now,
+                sent_frames: 0,
             },
             Mode::Mix => State::Mix { next_ts: None },
         };
@@ -496,6 +556,12 @@ impl RtpSession {
     /// Feeds one datagram from `source` received on the RTP socket: RTP, or RTCP
     /// multiplexed onto it (handled as [`handle_rtcp`](Self::handle_rtcp) would).
     pub fn handle_packet(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        let from = self.events.len();
+        self.receive_packet(now, source, bytes);
+        self.check_barge_in(from);
+    }
+
+    fn receive_packet(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
         self.stats.packets_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
         // RFC 5761 §4; a payload type of ours in the RTCP range (which a muxing peer must
@@ -576,9 +642,11 @@ impl RtpSession {
     /// [`poll_timeout`](Self::poll_timeout), or simply every 20 ms.
     pub fn handle_tick(&mut self, now: Instant) {
         self.tick_play(now);
+        let from = self.events.len();
         self.dtmf.handle_timeout(now);
         self.drain_digits();
         self.inbound.handle_tick(now, &mut self.events);
+        self.check_barge_in(from);
         self.tick_rtcp(now);
         if self.rtp_deadline().is_some_and(|d| now >= d) {
             self.timeout_reported = true;
@@ -902,6 +970,8 @@ impl RtpSession {
                 then,
                 next_frame,
                 next_due,
+                sent_frames,
+                ..
             } = &mut self.state
             else {
                 return;
@@ -925,7 +995,13 @@ impl RtpSession {
             let encoded = self.outbound.encode_frame(frame, &mut payload);
             *next_frame += 1;
             *next_due += FRAME_DURATION;
-            let last = *next_frame == prompt.len();
+            *sent_frames += 1;
+            let mut last = *next_frame == prompt.len();
+            if last && then == AfterPlay::Repeat {
+                // Round again, on the same clock: no gap, no marker.
+                *next_frame = 0;
+                last = false;
+            }
             let ts = self.timestamp_at(due);
             if encoded {
                 self.send(due, self.marker_pending, ts, &payload);
@@ -940,12 +1016,44 @@ impl RtpSession {
     }
 
     fn finish_playback(&mut self, then: AfterPlay) {
-        self.events.push_back(MediaEvent::PlaybackDone);
+        self.end_playback(then, MediaEvent::PlaybackDone);
+    }
+
+    /// The prompt ends (played out, or barged in on): report it and go on as `then` says;
+    /// a repeating prompt that is interrupted falls silent.
+    fn end_playback(&mut self, then: AfterPlay, event: MediaEvent) {
+        self.events.push_back(event);
         self.marker_pending = true;
         self.state = match then {
             AfterPlay::Echo => State::Echo { offset: None },
             _ => State::Silence,
         };
+    }
+
+    /// Barge-in: if a prompt that allows it is playing and one of the events queued from
+    /// index `from` on is a key press or the start of speech, stop the prompt now (see the
+    /// module doc's *Barge-in*).
+    fn check_barge_in(&mut self, from: usize) {
+        let State::Play {
+            then,
+            barge_in: true,
+            sent_frames,
+            ..
+        } = &self.state
+        else {
+            return;
+        };
+        let by = self.events.range(from..).find_map(|e| match *e {
+            MediaEvent::Dtmf { digit, .. } => Some(Interrupt::Dtmf(digit)),
+            MediaEvent::SpeechStart => Some(Interrupt::Speech),
+            _ => None,
+        });
+        let Some(by) = by else {
+            return;
+        };
+        let then = *then;
+        let played_ms = u32::try_from(sent_frames.saturating_mul(FRAME_MS)).unwrap_or(u32::MAX);
+        self.end_playback(then, MediaEvent::PlaybackInterrupted { by, played_ms });
     }
 
     /// Queues one RTP packet whose timestamp is our clock's at `at`, if our direction
@@ -1134,6 +1242,7 @@ mod tests {
             Mode::Play {
                 frames: prompt,
                 then: AfterPlay::Done,
+                barge_in: false,
             },
         );
         for i in 0..5 {
@@ -1152,6 +1261,7 @@ mod tests {
             Mode::Play {
                 frames: Prompt::from_samples(&[]),
                 then: AfterPlay::Echo,
+                barge_in: false,
             },
         );
         assert_eq!(s.poll_event(), Some(MediaEvent::PlaybackDone));
@@ -1300,6 +1410,7 @@ mod tests {
             Mode::Play {
                 frames: Prompt::from_samples(&[500; 160 * 20]),
                 then: AfterPlay::Done,
+                barge_in: false,
             },
         );
         // 3 frames due (0, 20, 40 ms) at 50 ms.

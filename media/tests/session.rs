@@ -8,7 +8,7 @@ use hotline_media::g711::Codec;
 use hotline_media::rtp::{RtpHeader, RtpPacket};
 use hotline_media::sdp::{self, LocalMedia, SessionDescription};
 use hotline_media::session::{
-    AfterPlay, MediaEvent, Mode, RtpSession, SessionConfig, Transmit, TransmitKind,
+    AfterPlay, Interrupt, MediaEvent, Mode, RtpSession, SessionConfig, Transmit, TransmitKind,
 };
 use hotline_media::{AudioCodec, FRAME_DURATION, FRAME_SAMPLES, Prompt};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -231,6 +231,7 @@ fn prompt_plays_in_order_then_reports_done() {
         Mode::Play {
             frames: prompt,
             then: AfterPlay::Done,
+            barge_in: false,
         },
     );
     assert!(s.is_playing());
@@ -313,6 +314,7 @@ fn shipped_prompt_plays_frame_for_frame() {
         Mode::Play {
             frames: prompt,
             then: AfterPlay::Echo,
+            barge_in: false,
         },
     );
     let mut count = 0;
@@ -545,6 +547,7 @@ fn random_datagrams_never_panic() {
                 _ => Mode::Play {
                     frames: prompt.clone(),
                     then: AfterPlay::Done,
+                    barge_in: false,
                 },
             };
             s.set_mode(now, mode);
@@ -586,6 +589,7 @@ fn sender_and_session_agree_over_a_simulated_call() {
         Mode::Play {
             frames: prompt,
             then: AfterPlay::Done,
+            barge_in: false,
         },
     );
     b.set_mode(start, Mode::Echo);
@@ -1288,4 +1292,248 @@ fn random_datagrams_in_mix_mode_with_rtcp_never_panic() {
     }
     assert_eq!(s.stats().packets_out, u64::from(tick));
     assert!(s.stats().rtcp_packets_in > 0 && s.stats().rtcp_packets_out > 0);
+}
+
+/// Things with their time in ms since the start.
+type Timed<T> = Vec<(u64, T)>;
+
+/// Runs `s` tick by tick for `ticks` ticks of 20 ms from `start`: at tick `i` (at
+/// `start + (i + 1)·20 ms`, when a phone's packet for the 20 ms before has been captured) the
+/// datagrams `peer_sends(i)` arrive, then the session is ticked. Returns the events and the
+/// RTP packets we sent, each with its time in ms since `start`.
+fn drive(
+    s: &mut RtpSession,
+    start: Instant,
+    ticks: usize,
+    mut peer_sends: impl FnMut(usize) -> Vec<Vec<u8>>,
+) -> (Timed<MediaEvent>, Timed<Vec<u8>>) {
+    let mut events = Vec::new();
+    let mut sent = Vec::new();
+    for i in 0..ticks {
+        let now = start + TICK * (i as u32 + 1);
+        let ms = (now - start).as_millis() as u64;
+        for d in peer_sends(i) {
+            s.handle_packet(now, addr(NAT_PEER), &d);
+        }
+        s.handle_tick(now);
+        sent.extend(drain_transmits(s).into_iter().map(|t| (ms, t.bytes)));
+        events.extend(drain_events(s).into_iter().map(|e| (ms, e)));
+    }
+    (events, sent)
+}
+
+/// A 3 s prompt (150 frames of 1 kHz).
+fn long_prompt() -> Prompt {
+    Prompt::from_samples(&tone(1000.0, 24_000, 8000.0))
+}
+
+fn play(prompt: Prompt, then: AfterPlay, barge_in: bool) -> Mode {
+    Mode::Play {
+        frames: prompt,
+        then,
+        barge_in,
+    }
+}
+
+/// The events that say how a prompt ended, with their times.
+fn endings(events: &[(u64, MediaEvent)]) -> Vec<(u64, MediaEvent)> {
+    events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                MediaEvent::PlaybackDone | MediaEvent::PlaybackInterrupted { .. }
+            )
+        })
+        .copied()
+        .collect()
+}
+
+#[test]
+fn a_telephone_event_key_press_barges_in_and_then_echo_follows() {
+    let start = t0();
+    let mut s = negotiated_session(start, "0 101");
+    s.set_mode(start, play(long_prompt(), AfterPlay::Echo, true));
+    let mut peer = Peer::new(Codec::Pcmu);
+    // '5' pressed 500 ms in, for 100 ms; then plain audio, which is echoed.
+    let mut keys = press(&mut peer, '5', 100, 4_000).into_iter();
+    let (events, sent) = drive(&mut s, start, 75, |i| match i {
+        0..25 => vec![peer.audio(&[0; 160])],
+        _ => match keys.next() {
+            Some(k) => vec![k],
+            None => vec![peer.audio(&[300; 160])],
+        },
+    });
+    // The digit is reported with the press's end packet, and the prompt stops there.
+    let pos = events
+        .iter()
+        .position(|(_, e)| matches!(e, MediaEvent::Dtmf { digit: '5', .. }))
+        .expect("the digit is still reported");
+    let (at, next) = events[pos + 1];
+    assert_eq!(at, events[pos].0, "interrupted in the same call");
+    let MediaEvent::PlaybackInterrupted {
+        by: Interrupt::Dtmf('5'),
+        played_ms,
+    } = next
+    else {
+        panic!("{next:?} after the digit: {events:?}");
+    };
+    assert_eq!(endings(&events).len(), 1, "no PlaybackDone: {events:?}");
+    // Everything sent until then was the prompt: frame by frame, `played_ms` of it.
+    let prompt_packets = sent.iter().filter(|(t, _)| *t < at).count();
+    assert_eq!(played_ms, prompt_packets as u32 * 20);
+    assert_eq!(played_ms, at as u32, "one frame per 20 ms since the start");
+    // Then, as `then` says, the caller's audio comes back (not the 1 kHz prompt).
+    let after: Vec<&Vec<u8>> = sent
+        .iter()
+        .filter(|(t, _)| *t > at)
+        .map(|(_, b)| b)
+        .collect();
+    assert!(!after.is_empty());
+    for bytes in after {
+        let p = RtpPacket::parse(bytes).unwrap();
+        let mut pcm = [0i16; 160];
+        Codec::Pcmu.decode(p.payload(), &mut pcm);
+        assert!(pcm.iter().all(|&x| (x - 300).abs() < 20), "an echo of 300s");
+    }
+}
+
+#[test]
+fn an_inband_key_press_barges_in() {
+    let start = t0();
+    let mut s = inband_session(start, true);
+    s.set_mode(start, play(long_prompt(), AfterPlay::Done, true));
+    let pcm = dtmf_audio("7", 100, 600);
+    let mut peer = Peer::new(Codec::Pcmu);
+    let frames: Vec<&[i16]> = pcm.chunks(FRAME_SAMPLES).collect();
+    let (events, sent) = drive(&mut s, start, 100, |i| {
+        let frame = frames.get(i).copied().unwrap_or(&[0; 160]);
+        vec![peer.audio(frame)]
+    });
+    let ends = endings(&events);
+    let [(at, MediaEvent::PlaybackInterrupted { by, played_ms })] = ends[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(by, Interrupt::Dtmf('7'));
+    // The key went down at 600 ms and up at 700; the detector reports it once the key has
+    // been gone for two blocks.
+    assert!((700..=760).contains(&at), "interrupted at {at} ms");
+    assert_eq!(
+        played_ms as usize,
+        sent.iter().filter(|(t, _)| *t <= at).count() * 20
+    );
+    assert!(
+        sent.iter().all(|(t, _)| *t <= at),
+        "nothing after: Done is silence"
+    );
+    assert_eq!(
+        digits(&events.iter().map(|(_, e)| *e).collect::<Vec<_>>()),
+        "7"
+    );
+}
+
+#[test]
+fn speech_barges_in_as_soon_as_it_is_heard() {
+    let start = t0();
+    let mut s = negotiated_session(start, "0 101");
+    s.set_mode(start, play(long_prompt(), AfterPlay::Done, true));
+    let pcm = speech_audio(2000, &[(1000, 1600)]);
+    let mut peer = Peer::new(Codec::Pcmu);
+    let frames: Vec<&[i16]> = pcm.chunks(FRAME_SAMPLES).collect();
+    let (events, sent) = drive(&mut s, start, 150, |i| {
+        frames
+            .get(i)
+            .map(|f| vec![peer.audio(f)])
+            .unwrap_or_default()
+    });
+    // Speech is confirmed when the packet of 1020-1040 ms arrives, at 1040 ms; by then the
+    // frames due up to 1020 ms had gone out: 52 of them.
+    let pos = events
+        .iter()
+        .position(|(_, e)| *e == MediaEvent::SpeechStart)
+        .expect("speech heard");
+    assert_eq!(events[pos].0, 1040);
+    assert_eq!(
+        events[pos + 1],
+        (
+            1040,
+            MediaEvent::PlaybackInterrupted {
+                by: Interrupt::Speech,
+                played_ms: 1040
+            }
+        )
+    );
+    assert_eq!(endings(&events).len(), 1);
+    assert_eq!(sent.len(), 52, "not one frame more");
+    // The end of the talkspurt is still reported, and changes nothing.
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| matches!(e, MediaEvent::SpeechEnd { .. }))
+    );
+}
+
+#[test]
+fn without_barge_in_the_prompt_plays_out_through_keys_and_speech() {
+    let start = t0();
+    let mut s = negotiated_session(start, "0 101");
+    let prompt = long_prompt();
+    let frames_in_prompt = prompt.len();
+    s.set_mode(start, play(prompt, AfterPlay::Done, false));
+    let speech = speech_audio(1000, &[(200, 800)]);
+    let speech: Vec<&[i16]> = speech.chunks(FRAME_SAMPLES).collect();
+    let mut peer = Peer::new(Codec::Pcmu);
+    let mut keys = press(&mut peer, '9', 100, 90_000).into_iter();
+    let (events, sent) = drive(&mut s, start, 200, |i| match i {
+        0..50 => vec![peer.audio(speech[i])],
+        _ => keys.next().into_iter().collect(),
+    });
+    let all: Vec<MediaEvent> = events.iter().map(|(_, e)| *e).collect();
+    assert!(all.contains(&MediaEvent::SpeechStart));
+    assert_eq!(digits(&all), "9");
+    // The last of the 150 frames is due at 2980 ms.
+    assert_eq!(
+        endings(&events),
+        [(2980, MediaEvent::PlaybackDone)],
+        "played to the end"
+    );
+    assert_eq!(sent.len(), frames_in_prompt);
+}
+
+#[test]
+fn a_repeating_prompt_goes_round_seamlessly_until_the_mode_changes() {
+    let start = t0();
+    let mut s = negotiated_session(start, "0 101");
+    let samples: Vec<i16> = (0..480).map(|n| (n as i16 - 240) * 50).collect();
+    s.set_mode(
+        start,
+        play(Prompt::from_samples(&samples), AfterPlay::Repeat, false),
+    );
+    let (events, sent) = drive(&mut s, start, 9, |_| Vec::new());
+    // Frames due at 0..=180 ms: ten, three rounds and one frame more.
+    assert_eq!(sent.len(), 10);
+    assert!(
+        endings(&events).is_empty(),
+        "a repeating prompt never ends by itself"
+    );
+    let packets: Vec<RtpPacket<'_>> = sent
+        .iter()
+        .map(|(_, b)| RtpPacket::parse(b).unwrap())
+        .collect();
+    for (i, p) in packets.iter().enumerate() {
+        assert_eq!(p.marker(), i == 0, "one talkspurt");
+        assert_eq!(
+            p.payload(),
+            packets[i % 3].payload(),
+            "frame {} again",
+            i % 3
+        );
+        if i > 0 {
+            assert_eq!(p.timestamp(), packets[i - 1].timestamp().wrapping_add(160));
+        }
+    }
+    s.set_mode(start + TICK * 10, Mode::Silence);
+    s.handle_tick(start + TICK * 20);
+    assert!(drain_transmits(&mut s).is_empty());
+    assert!(drain_events(&mut s).is_empty());
 }

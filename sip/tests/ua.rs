@@ -382,3 +382,105 @@ fn a_call_nobody_answers_gets_480_after_the_early_timeout() {
     assert_eq!(h.ended(), vec![EndReason::Unanswered]);
     assert_eq!(h.ua.call_count(), 0);
 }
+
+const ANSWER: &str = "v=0\r\no=- 9 9 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\n";
+
+#[test]
+fn early_media_sends_183_with_the_answer_and_the_2xx_repeats_it() {
+    let mut h = Harness::new();
+    let invite = request("INVITE", "inv1", 1, None, SDP);
+    h.receive(&invite);
+    let call = h.incoming_call();
+    h.ua.early_media(h.now, call, Bytes::from_static(ANSWER.as_bytes()))
+        .unwrap();
+    h.drain();
+    assert_eq!(h.statuses(), vec![100, 183]);
+    let progress = h.responses()[1].clone();
+    assert_eq!(progress.reason, "Session Progress");
+    assert_eq!(progress.headers.content_type(), Some("application/sdp"));
+    assert_eq!(progress.body.as_ref(), ANSWER.as_bytes());
+    assert!(progress.headers.get(&HeaderName::Contact).is_some());
+    let tag = progress
+        .headers
+        .to()
+        .unwrap()
+        .tag()
+        .expect("To tag")
+        .to_owned();
+
+    // The INVITE again (the 183 was lost): the 183 comes back, SDP and all.
+    h.receive(&invite);
+    assert_eq!(h.statuses(), vec![100, 183, 183]);
+    assert_eq!(h.responses()[2].body.as_ref(), ANSWER.as_bytes());
+    assert_eq!(h.ua.call_count(), 1);
+
+    // Answered: the 200 carries the same SDP, in the same dialog.
+    h.ua.answer(h.now, call, Bytes::from_static(ANSWER.as_bytes()))
+        .unwrap();
+    h.drain();
+    let ok = h.responses()[3].clone();
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.headers.content_type(), Some("application/sdp"));
+    assert_eq!(ok.body, progress.body);
+    assert_eq!(ok.headers.to().unwrap().tag(), Some(tag.as_str()));
+    // Its retransmissions too.
+    h.advance_to(Duration::from_millis(600));
+    let oks: Vec<&Response> = h
+        .responses()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
+    assert_eq!(oks.len(), 2);
+    assert_eq!(oks[1].body.as_ref(), ANSWER.as_bytes());
+    // And a re-INVITE is answered with it.
+    h.receive(&request("ACK", "ack1", 1, Some(&tag), ""));
+    h.receive(&request("INVITE", "reinv", 2, Some(&tag), SDP));
+    let re = *h.responses().last().unwrap();
+    assert_eq!((re.status, re.body.as_ref()), (200, ANSWER.as_bytes()));
+}
+
+#[test]
+fn the_early_answer_cannot_change() {
+    let mut h = Harness::new();
+    h.receive(&request("INVITE", "inv1", 1, None, SDP));
+    let call = h.incoming_call();
+    assert_eq!(
+        h.ua.early_media(h.now, call, Bytes::new()),
+        Err(hotline_sip::ua::UaError::NoAnswer(call))
+    );
+    h.ua.early_media(h.now, call, Bytes::from_static(ANSWER.as_bytes()))
+        .unwrap();
+    let other = Bytes::from_static(b"v=0\r\no=- 9 10 IN IP4 198.51.100.1\r\n");
+    assert_eq!(
+        h.ua.early_media(h.now, call, other.clone()),
+        Err(hotline_sip::ua::UaError::AnswerChanged(call))
+    );
+    assert_eq!(
+        h.ua.answer(h.now, call, other),
+        Err(hotline_sip::ua::UaError::AnswerChanged(call))
+    );
+    h.drain();
+    assert_eq!(
+        h.statuses(),
+        vec![100, 183],
+        "nothing sent for the refused ones"
+    );
+    // An empty SDP means "the one already given".
+    h.ua.answer(h.now, call, Bytes::new()).unwrap();
+    h.drain();
+    let ok = *h.responses().last().unwrap();
+    assert_eq!((ok.status, ok.body.as_ref()), (200, ANSWER.as_bytes()));
+}
+
+#[test]
+fn cancel_after_early_media_gets_487() {
+    let mut h = Harness::new();
+    h.receive(&request("INVITE", "inv1", 1, None, SDP));
+    let call = h.incoming_call();
+    h.ua.early_media(h.now, call, Bytes::from_static(ANSWER.as_bytes()))
+        .unwrap();
+    h.drain();
+    h.receive(&request("CANCEL", "inv1", 1, None, ""));
+    assert_eq!(h.statuses(), vec![100, 183, 200, 487]);
+    assert_eq!(h.ended(), vec![EndReason::Cancelled]);
+}

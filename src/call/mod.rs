@@ -1,7 +1,10 @@
 //! The call controller: one tokio task per call, owning that call's media.
 //!
 //! The task negotiates SDP, binds the call's RTP socket, runs the sans-IO
-//! [`RtpSession`] (20 ms ticks with time passed in) and reports digits as call events. It
+//! [`RtpSession`] (20 ms ticks with time passed in) and reports digits as call events. A
+//! number that rings first gets early media (unless `media.early_media` is off): the
+//! session goes to a media worker at the 183, playing the configured ringback tone, and
+//! switches to the number's treatment when the call is answered. It
 //! talks to the signalling core only through channels: [`CallCommand`]s go up (answer, reject,
 //! hang up), [`CallEvent`]s come down (ACK arrived, re-offer, ended, shutdown). The task ends
 //! when the core says the call has ended, so no task outlives its call.
@@ -21,7 +24,10 @@ use tracing::{debug, info, warn};
 
 use hotline_media::sdp::{self, LocalMedia, SessionDescription};
 use hotline_media::session::AfterPlay;
-use hotline_media::{AudioCodec, MediaEvent, Mode, Prompt, RtpSession, SessionConfig};
+use hotline_media::tone::{CallProgress, Country, ToneLength};
+use hotline_media::{
+    AudioCodec, FRAME_SAMPLES, MediaEvent, Mode, Prompt, RtpSession, SessionConfig,
+};
 use hotline_sip::ua::{CallId, EndReason};
 
 use crate::config::{Config, EMBEDDED_PROMPTS, Number, Recording, Route};
@@ -32,12 +38,14 @@ use crate::metrics::Metrics;
 /// What a call task asks of the signalling core.
 #[derive(Debug)]
 pub enum CallCommand {
-    /// 200 OK with this SDP answer.
+    /// 200 OK with this SDP answer (after `EarlyMedia`, the same one).
     Answer { sdp: Bytes },
     /// A final failure response.
     Reject { status: u16 },
     /// 180 Ringing.
     Ringing,
+    /// 183 Session Progress with this SDP answer: early media (ringback) flows from now.
+    EarlyMedia { sdp: Bytes },
     /// BYE (or 480 before answer).
     Hangup,
 }
@@ -215,14 +223,21 @@ async fn control(mut setup: CallSetup) {
         send(CallCommand::Reject { status: 488 }).await;
         return wait_end(&mut setup.events).await;
     };
+    let ring = Duration::from_secs(setup.treatment.ring_secs);
+    let early = !ring.is_zero() && setup.cfg.early_media;
     let mut config = SessionConfig::new(&audio);
     config.rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs);
-    config.initial_rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs * 2);
+    // Many phones send no RTP before the 200: with early media the wait for a first packet
+    // starts at the 183, so it is longer by the ringing time.
+    config.initial_rtp_timeout = Duration::from_secs(setup.cfg.rtp_timeout_secs * 2)
+        + if early { ring } else { Duration::ZERO };
     // Trunks without RFC 4733 send DTMF as tones in the audio (heard at 8 kHz, whatever
     // the codec).
     config.inband_dtmf = audio.dtmf_payload_type.is_none();
     config.ntp_at_start = ntp_now();
     let session = RtpSession::new(Instant::now(), config, &mut rng);
+    // Handed to a media worker at the 183 with early media, else at the answer.
+    let mut unplaced = Some((socket, rtcp_socket, session));
 
     let mut room = None;
     let mode = match &setup.treatment.route {
@@ -245,6 +260,7 @@ async fn control(mut setup: CallSetup) {
             Some(prompt) => Mode::Play {
                 frames: prompt,
                 then: AfterPlay::Done,
+                barge_in: false,
             },
             None => {
                 warn!(%prompt, "prompt cannot be loaded: 500");
@@ -253,10 +269,58 @@ async fn control(mut setup: CallSetup) {
             }
         },
     };
+    let answer_sdp = Bytes::from(answer.sdp.to_string());
+    let (media_tx, mut media_rx) = mpsc::channel(32);
 
-    if setup.treatment.ring_secs > 0 {
-        send(CallCommand::Ringing).await;
-        let ring = tokio::time::sleep(Duration::from_secs(setup.treatment.ring_secs));
+    // Ringing. With early media (RFC 3960 practice): 183 Session Progress with the SDP
+    // answer and our own ringback tone on the RTP session, and no 180 at all — a 180 after
+    // the 183 makes some phones switch to their local ringback and mute ours. Without it:
+    // a plain 180, and the phone's own ringback.
+    let mut media = None;
+    if !ring.is_zero() {
+        if let Some((socket, rtcp_socket, mut session)) = unplaced.take_if(|_| early) {
+            session.set_mode(
+                Instant::now(),
+                Mode::Play {
+                    frames: ringback(setup.cfg.ringback),
+                    then: AfterPlay::Repeat,
+                    barge_in: false,
+                },
+            );
+            // The session is placed first: if no worker takes it, no answer has been given
+            // and the call ends with 480.
+            let placed = setup.media.add_waiting(
+                socket,
+                Some(rtcp_socket),
+                session,
+                media_tx.clone(),
+                room.clone(),
+            );
+            let handle = match placed {
+                Ok(h) => h,
+                Err(e) => {
+                    warn!(error = %e, "media worker unavailable: hanging up");
+                    send(CallCommand::Hangup).await;
+                    return wait_end(&mut setup.events).await;
+                }
+            };
+            media = Some(RemoveOnDrop {
+                media: setup.media.clone(),
+                handle,
+            });
+            send(CallCommand::EarlyMedia {
+                sdp: answer_sdp.clone(),
+            })
+            .await;
+            info!(
+                ringback = ?setup.cfg.ringback,
+                local_rtp = local_port,
+                "ringing with early media"
+            );
+        } else {
+            send(CallCommand::Ringing).await;
+        }
+        let ring = tokio::time::sleep(ring);
         tokio::pin!(ring);
         loop {
             tokio::select! {
@@ -269,46 +333,66 @@ async fn control(mut setup: CallSetup) {
                     None => return,
                     Some(_) => {}
                 },
+                Some(event) = media_rx.recv(), if media.is_some() => {
+                    if on_media(event, &setup.metrics) {
+                        send(CallCommand::Hangup).await;
+                        return wait_end(&mut setup.events).await;
+                    }
+                }
             }
         }
     }
-    send(CallCommand::Answer {
-        sdp: Bytes::from(answer.sdp.to_string()),
-    })
-    .await;
+    // With early media the 200 repeats the 183's SDP (RFC 3264: the answer is given).
+    send(CallCommand::Answer { sdp: answer_sdp }).await;
     info!(
         codec = %audio.audio_codec.encoding_name(),
         remote_rtp = %Redact(audio.remote),
         local_rtp = local_port,
         "call answered"
     );
-    // Media starts at once for an echo; a prompt waits for the ACK so the caller hears it
-    // from the start.
-    let mut pending_mode = match mode {
-        Mode::Mix => None,
-        other => Some(other),
-    };
-
-    let (media_tx, mut media_rx) = mpsc::channel(32);
-    let handle = match setup
-        .media
-        .add(socket, Some(rtcp_socket), session, media_tx, room)
-    {
-        Ok(h) => h,
-        Err(e) => {
-            warn!(error = %e, "media worker unavailable: hanging up");
+    let media = match (media, unplaced) {
+        // The ringback stops; a room is joined now.
+        (Some(m), _) => {
+            if room.is_some() {
+                setup.media.join(m.handle);
+            } else {
+                setup.media.set_mode(m.handle, Mode::Silence);
+            }
+            m
+        }
+        (None, Some((socket, rtcp_socket, session))) => {
+            match setup
+                .media
+                .add(socket, Some(rtcp_socket), session, media_tx, room)
+            {
+                Ok(handle) => RemoveOnDrop {
+                    media: setup.media.clone(),
+                    handle,
+                },
+                Err(e) => {
+                    warn!(error = %e, "media worker unavailable: hanging up");
+                    send(CallCommand::Hangup).await;
+                    return wait_end(&mut setup.events).await;
+                }
+            }
+        }
+        // The session is either on a worker or still here; never neither.
+        (None, None) => {
             send(CallCommand::Hangup).await;
             return wait_end(&mut setup.events).await;
         }
     };
-    let _media = RemoveOnDrop {
-        media: setup.media.clone(),
-        handle,
+    let handle = media.handle;
+    // Media starts at once for an echo; a prompt waits for the ACK so the caller hears it
+    // from the start.
+    let mut pending_mode = match mode {
+        Mode::Mix => None,
+        Mode::Echo => {
+            setup.media.set_mode(handle, Mode::Echo);
+            None
+        }
+        other => Some(other),
     };
-    if let Some(Mode::Echo) = pending_mode {
-        setup.media.set_mode(handle, Mode::Echo);
-        pending_mode = None;
-    }
     let mut hung_up = false;
     loop {
         tokio::select! {
@@ -328,37 +412,70 @@ async fn control(mut setup: CallSetup) {
                 }
                 None => return,
             },
-            Some(event) = media_rx.recv() => match event {
-                MediaEvent::Dtmf { digit, duration_ms } => {
-                    setup.metrics.dtmf_digits.inc();
-                    info!(%digit, duration_ms, "dtmf");
+            Some(event) = media_rx.recv() => {
+                if on_media(event, &setup.metrics) && !hung_up {
+                    hung_up = true;
+                    send(CallCommand::Hangup).await;
                 }
-                MediaEvent::PlaybackDone | MediaEvent::RtpTimeout => {
-                    if matches!(event, MediaEvent::RtpTimeout) {
-                        info!("no RTP: hanging up");
-                    } else {
-                        info!("prompt played: hanging up");
-                    }
-                    if !hung_up {
-                        hung_up = true;
-                        send(CallCommand::Hangup).await;
-                    }
-                }
-                MediaEvent::RemoteLatched { addr } => {
-                    debug!(addr = %Redact(addr), "rtp latched");
-                }
-                MediaEvent::Quality { mos, loss_fraction, jitter_ms, rtt_ms } => {
-                    info!(mos, loss_pct = loss_fraction * 100.0, jitter_ms, rtt_ms, "call quality");
-                    setup.metrics.observe_mos(mos);
-                }
-                MediaEvent::SpeechStart => debug!("caller speaking"),
-                MediaEvent::SpeechEnd { duration_ms } => debug!(duration_ms, "caller silent"),
-                _ => {}
-            },
+            }
         }
     }
 }
 
+/// Logs and counts a media event; true when it ends the call (the prompt is over, or no
+/// RTP comes).
+fn on_media(event: MediaEvent, metrics: &Metrics) -> bool {
+    match event {
+        MediaEvent::Dtmf { digit, duration_ms } => {
+            metrics.dtmf_digits.inc();
+            info!(%digit, duration_ms, "dtmf");
+        }
+        MediaEvent::PlaybackDone => {
+            info!("prompt played: hanging up");
+            return true;
+        }
+        MediaEvent::PlaybackInterrupted { by, played_ms } => {
+            info!(?by, played_ms, "prompt interrupted: hanging up");
+            return true;
+        }
+        MediaEvent::RtpTimeout => {
+            info!("no RTP: hanging up");
+            return true;
+        }
+        MediaEvent::RemoteLatched { addr } => {
+            debug!(addr = %Redact(addr), "rtp latched");
+        }
+        MediaEvent::Quality {
+            mos,
+            loss_fraction,
+            jitter_ms,
+            rtt_ms,
+        } => {
+            info!(
+                mos,
+                loss_pct = loss_fraction * 100.0,
+                jitter_ms,
+                rtt_ms,
+                "call quality"
+            );
+            metrics.observe_mos(mos);
+        }
+        MediaEvent::SpeechStart => debug!("caller speaking"),
+        MediaEvent::SpeechEnd { duration_ms } => debug!(duration_ms, "caller silent"),
+        _ => {}
+    }
+    false
+}
+
+/// One cadence period of `country`'s ringback tone, played round and round.
+fn ringback(country: Country) -> Prompt {
+    // Every plan's ringback is a valid tone of a few seconds; should rendering ever fail,
+    // the caller hears silence rather than losing the call.
+    country
+        .tone(CallProgress::Ringback)
+        .prompt(ToneLength::Periods(1))
+        .unwrap_or_else(|_| Prompt::from_samples(&[0; FRAME_SAMPLES]))
+}
 /// Takes the session off its media worker however the call task ends.
 struct RemoveOnDrop {
     media: MediaWorkers,
@@ -445,6 +562,26 @@ mod tests {
             Some(AudioCodec::Pcmu)
         );
         assert_eq!(answer(&[AudioCodec::Opus], "9 0", ""), None);
+    }
+
+    #[test]
+    fn every_ringback_is_one_whole_cadence_period_so_it_repeats_seamlessly() {
+        for country in [Country::Us, Country::Uk, Country::Eu] {
+            let period = country.tone(CallProgress::Ringback).period().unwrap();
+            let prompt = ringback(country);
+            assert_eq!(
+                prompt.len() as u128 * hotline_media::FRAME_DURATION.as_millis(),
+                period.as_millis(),
+                "{country:?}"
+            );
+            // It starts with the tone (a caller hears ringing at once) and ends silent.
+            let frames = prompt.frames();
+            assert!(frames[1].iter().any(|&x| x.abs() > 1000), "{country:?}");
+            assert!(
+                frames[frames.len() - 1].iter().all(|&x| x == 0),
+                "{country:?}"
+            );
+        }
     }
 
     #[test]

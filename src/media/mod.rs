@@ -43,6 +43,12 @@ enum Command {
         session: Box<RtpSession>,
         events: tokio_mpsc::Sender<MediaEvent>,
         room: Option<RoomSpec>,
+        /// Join `room` at once; else at [`Command::Join`].
+        join: bool,
+    },
+    /// Join the room the session was added for.
+    Join {
+        id: u64,
     },
     SetMode {
         id: u64,
@@ -138,9 +144,9 @@ impl MediaWorkers {
         MediaWorkers::start(cores, metrics)
     }
 
-    /// Hand a session and its socket to a worker (round robin). Events come back on
-    /// `events`; when that channel is full, events are dropped (and logged), never blocking
-    /// the worker.
+    /// Hand a session and its socket to a worker (round robin; a room's worker for a
+    /// session in `room`, which it joins at once). Events come back on `events`; when that
+    /// channel is full, events are dropped (and logged), never blocking the worker.
     pub fn add(
         &self,
         socket: UdpSocket,
@@ -148,6 +154,38 @@ impl MediaWorkers {
         session: RtpSession,
         events: tokio_mpsc::Sender<MediaEvent>,
         room: Option<RoomSpec>,
+    ) -> std::io::Result<SessionHandle> {
+        self.place(socket, rtcp, session, events, room, true)
+    }
+
+    /// As [`add`](Self::add), but a session bound for `room` does not join it yet: it runs
+    /// on the room's worker in its own mode (early media: a ringback tone before the call
+    /// is answered) until [`join`](Self::join).
+    pub fn add_waiting(
+        &self,
+        socket: UdpSocket,
+        rtcp: Option<UdpSocket>,
+        session: RtpSession,
+        events: tokio_mpsc::Sender<MediaEvent>,
+        room: Option<RoomSpec>,
+    ) -> std::io::Result<SessionHandle> {
+        self.place(socket, rtcp, session, events, room, false)
+    }
+
+    /// A session added with [`add_waiting`](Self::add_waiting) joins its room now (and
+    /// switches to mixing); one without a room, or already in it, is left as it is.
+    pub fn join(&self, handle: SessionHandle) {
+        let _ = self.inner.workers[handle.worker].send(Command::Join { id: handle.id });
+    }
+
+    fn place(
+        &self,
+        socket: UdpSocket,
+        rtcp: Option<UdpSocket>,
+        session: RtpSession,
+        events: tokio_mpsc::Sender<MediaEvent>,
+        room: Option<RoomSpec>,
+        join: bool,
     ) -> std::io::Result<SessionHandle> {
         socket.set_nonblocking(true)?;
         if let Some(r) = &rtcp {
@@ -173,6 +211,7 @@ impl MediaWorkers {
                 session: Box::new(session),
                 events,
                 room,
+                join,
             })
             .map_err(|_| std::io::Error::other("media worker stopped"))?;
         Ok(SessionHandle { worker, id })
@@ -202,6 +241,8 @@ struct Entry {
     events: tokio_mpsc::Sender<MediaEvent>,
     /// The session's place in a conference room, if it is in one.
     member: Option<(String, ParticipantId)>,
+    /// The room it joins at [`Command::Join`].
+    waiting_for: Option<RoomSpec>,
 }
 
 /// A conference room on this worker.
@@ -357,6 +398,24 @@ impl Worker {
         }
     }
 
+    /// A session joins a room and starts mixing; `None` (logged) when it cannot.
+    fn enter(
+        &mut self,
+        spec: &RoomSpec,
+        session: &mut RtpSession,
+    ) -> Option<(String, ParticipantId)> {
+        match self.join(spec) {
+            Ok(p) => {
+                session.set_mode(Instant::now(), Mode::Mix);
+                Some((spec.name.clone(), p))
+            }
+            Err(e) => {
+                warn!(room = %spec.name, error = %e, "cannot join room");
+                None
+            }
+        }
+    }
+
     /// Add a participant to a room, creating the room (and its recording) on first use.
     fn join(&mut self, spec: &RoomSpec) -> Result<ParticipantId, hotline_media::mixer::MixerError> {
         let room = match self.rooms.entry(spec.name.clone()) {
@@ -452,18 +511,11 @@ impl Worker {
                     mut session,
                     events,
                     room,
+                    join,
                 }) => {
+                    let (room, waiting_for) = if join { (room, None) } else { (None, room) };
                     let member = match room {
-                        Some(spec) => match self.join(&spec) {
-                            Ok(p) => {
-                                session.set_mode(Instant::now(), Mode::Mix);
-                                Some((spec.name, p))
-                            }
-                            Err(e) => {
-                                warn!(room = %spec.name, error = %e, "cannot join room");
-                                None
-                            }
-                        },
+                        Some(spec) => self.enter(&spec, &mut session),
                         None => None,
                     };
                     let slot = self.free.pop().unwrap_or_else(|| {
@@ -501,7 +553,27 @@ impl Worker {
                         session,
                         events,
                         member,
+                        waiting_for,
                     });
+                }
+                Ok(Command::Join { id }) => {
+                    let found = self
+                        .sessions
+                        .iter()
+                        .position(|e| e.as_ref().is_some_and(|e| e.id == id));
+                    let Some(slot) = found else { continue };
+                    let Some(spec) = self.sessions[slot]
+                        .as_mut()
+                        .and_then(|e| e.waiting_for.take())
+                    else {
+                        continue;
+                    };
+                    // Taken out of its slot for a moment: `enter` needs the worker too.
+                    let Some(mut entry) = self.sessions[slot].take() else {
+                        continue;
+                    };
+                    entry.member = self.enter(&spec, &mut entry.session);
+                    self.sessions[slot] = Some(entry);
                 }
                 Ok(Command::SetMode { id, mode }) => {
                     if let Some(e) = self.sessions.iter_mut().flatten().find(|e| e.id == id) {

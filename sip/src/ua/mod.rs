@@ -7,6 +7,15 @@
 //! then calls [`UserAgent::answer`], [`UserAgent::reject`] or [`UserAgent::hangup`] with the
 //! call's [`CallId`] handle.
 //!
+//! ## Early media
+//! [`UserAgent::early_media`] sends `183 Session Progress` with the SDP answer before the
+//! call is answered, so the caller hears what the engine sends (ringback, an announcement)
+//! from then on. RFC 3264 allows one answer per offer: that SDP becomes the dialog's local
+//! SDP at once, the later 2xx carries the very same bytes ([`UserAgent::answer`] refuses a
+//! different one with [`UaError::AnswerChanged`]), and its retransmissions and the answers
+//! to re-INVITEs use it. The 183 is sent unreliably (no 100rel/PRACK): a retransmitted
+//! INVITE gets it again, like any last provisional response.
+//!
 //! It owns the UAS 2xx retransmission (§13.3.1.4: T1 doubling to T2 until the ACK, BYE after
 //! 64·T1 without one), CANCEL (200 for the CANCEL, 487 for the INVITE), BYE in both directions,
 //! re-INVITE (answered with the current local SDP), Max-Forwards (483) and loop detection (482).
@@ -94,6 +103,13 @@ pub enum UaError {
     WrongState(CallId),
     #[error("status {0} cannot be used here")]
     BadStatus(u16),
+    /// An early-media response needs an SDP answer.
+    #[error("{0}: early media needs an SDP answer")]
+    NoAnswer(CallId),
+    /// The SDP answer was already given in early media (RFC 3264: one answer per offer);
+    /// a 183 or 2xx with another one is refused.
+    #[error("{0}: the SDP answer was already given and cannot change")]
+    AnswerChanged(CallId),
 }
 
 /// How the engine names itself in Via, Contact and Server headers.
@@ -286,9 +302,53 @@ impl UserAgent {
         Ok((*invite, response))
     }
 
-    /// Answer the call with 200 OK carrying `sdp`.
+    /// Send `183 Session Progress` carrying `sdp`, the answer to the INVITE's offer, for
+    /// early media (see the module doc). The answer is final: it becomes the dialog's
+    /// local SDP, which the 2xx repeats. Calling it again re-sends the 183 with the same
+    /// SDP; a different one is [`UaError::AnswerChanged`], an empty one
+    /// [`UaError::NoAnswer`].
+    pub fn early_media(&mut self, now: Instant, call: CallId, sdp: Bytes) -> Result<(), UaError> {
+        if sdp.is_empty() {
+            return Err(UaError::NoAnswer(call));
+        }
+        let (invite, mut response) = self.early_response(call, 183)?;
+        let sdp = self.the_answer(call, sdp)?;
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.local_sdp = sdp.clone();
+        }
+        response
+            .headers
+            .push(HeaderName::ContentType, "application/sdp");
+        response.body = sdp;
+        let _ = self.tx.send_response(now, &invite, response);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// The SDP answer a response of a call in its early phase carries: `sdp`, unless
+    /// early media already gave one, which it must then repeat (an empty `sdp` repeats
+    /// it).
+    fn the_answer(&self, call: CallId, sdp: Bytes) -> Result<Bytes, UaError> {
+        let given = &self
+            .calls
+            .get(&call)
+            .ok_or(UaError::NoSuchCall(call))?
+            .local_sdp;
+        if given.is_empty() {
+            Ok(sdp)
+        } else if sdp.is_empty() || sdp == *given {
+            Ok(given.clone())
+        } else {
+            Err(UaError::AnswerChanged(call))
+        }
+    }
+
+    /// Answer the call with 200 OK carrying `sdp`. After [`early_media`](Self::early_media)
+    /// the 200 carries the SDP already given: pass the same bytes, or empty ones;
+    /// different ones are [`UaError::AnswerChanged`] and nothing is sent.
     pub fn answer(&mut self, now: Instant, call: CallId, sdp: Bytes) -> Result<(), UaError> {
         let (invite, mut response) = self.early_response(call, 200)?;
+        let sdp = self.the_answer(call, sdp)?;
         if let Some(c) = self.calls.get_mut(&call) {
             c.local_sdp = sdp.clone();
         }
