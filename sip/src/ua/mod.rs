@@ -311,7 +311,21 @@ impl UserAgent {
         if sdp.is_empty() {
             return Err(UaError::NoAnswer(call));
         }
-        let (invite, mut response) = self.early_response(call, 183)?;
+        let (invite, response) = self.answer_response(call, 183, sdp)?;
+        let _ = self.tx.send_response(now, &invite, response);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// A response of a call in its early phase that carries the SDP answer (see
+    /// [`the_answer`](Self::the_answer)), which becomes the dialog's local SDP.
+    fn answer_response(
+        &mut self,
+        call: CallId,
+        status: u16,
+        sdp: Bytes,
+    ) -> Result<(TxKey, Response), UaError> {
+        let (invite, mut response) = self.early_response(call, status)?;
         let sdp = self.the_answer(call, sdp)?;
         if let Some(c) = self.calls.get_mut(&call) {
             c.local_sdp = sdp.clone();
@@ -320,9 +334,7 @@ impl UserAgent {
             .headers
             .push(HeaderName::ContentType, "application/sdp");
         response.body = sdp;
-        let _ = self.tx.send_response(now, &invite, response);
-        self.pump(now);
-        Ok(())
+        Ok((invite, response))
     }
 
     /// The SDP answer a response of a call in its early phase carries: `sdp`, unless
@@ -347,15 +359,7 @@ impl UserAgent {
     /// the 200 carries the SDP already given: pass the same bytes, or empty ones;
     /// different ones are [`UaError::AnswerChanged`] and nothing is sent.
     pub fn answer(&mut self, now: Instant, call: CallId, sdp: Bytes) -> Result<(), UaError> {
-        let (invite, mut response) = self.early_response(call, 200)?;
-        let sdp = self.the_answer(call, sdp)?;
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.local_sdp = sdp.clone();
-        }
-        response
-            .headers
-            .push(HeaderName::ContentType, "application/sdp");
-        response.body = sdp;
+        let (invite, response) = self.answer_response(call, 200, sdp)?;
         let reliable = self.calls[&call].peer.transport.reliable();
         let _ = self.tx.send_response(now, &invite, response.clone());
         self.by_tx.remove(&invite);
