@@ -4,7 +4,7 @@
 //! transaction layer). Transport tasks feed it parsed messages; each call runs in its own
 //! task ([`crate::call`]) that owns the call's media and talks to the core by channels.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use hotline_sip::message::{Message, Method};
@@ -22,15 +22,67 @@ use hotline_sip::transaction::{Peer, Timers, Transmit, Transport};
 use hotline_sip::ua::{CallId, LocalIdentity, UaEvent, UserAgent};
 
 use crate::call::{self, CallCommand, CallEvent, CallSetup, RtpPorts};
-use crate::config::Config;
+use crate::config::{Config, Recording, Route};
 use crate::http::{self, HttpState};
 use crate::logging::Redact;
-use crate::media::MediaWorkers;
+use crate::media::{MediaWorkers, RecordingAction, RecordingError, RecordingState};
 use crate::metrics::{Direction, Metrics};
 use crate::transport::{self, Inbound, Limits};
 
 /// How long shutdown waits for BYEs to complete before leaving.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the HTTP API asks of the signalling core (over a channel: the core owns the calls,
+/// there is no shared table of them).
+#[derive(Debug)]
+pub enum ApiRequest {
+    /// The live calls.
+    ListCalls {
+        reply: oneshot::Sender<Vec<CallSummary>>,
+    },
+    /// Pause or resume the recording of the room a call (named by its SIP Call-ID) is in.
+    Recording {
+        sip_call_id: String,
+        action: RecordingAction,
+        reply: oneshot::Sender<Result<RecordingState, RecordingError>>,
+    },
+}
+
+/// A live call as `GET /api/calls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CallSummary {
+    /// The SIP Call-ID.
+    pub id: String,
+    /// The dialled number.
+    pub number: String,
+    /// The From URI.
+    pub caller: String,
+    /// When the INVITE arrived, Unix milliseconds.
+    pub started_at: u64,
+    pub state: CallState,
+    /// The conference room, for a conference number.
+    pub room: Option<String>,
+    pub recording: RecordingState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallState {
+    Ringing,
+    Answered,
+}
+
+/// What the core keeps of a live call: its task's channel and what the API shows.
+struct LiveCall {
+    events: mpsc::Sender<CallEvent>,
+    sip_call_id: String,
+    number: String,
+    caller: String,
+    started_at: u64,
+    answered: bool,
+    room: Option<String>,
+    recorded: bool,
+}
 
 /// Run the engine until Ctrl-C or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -105,9 +157,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         limits,
         shutdown_rx.clone(),
     ));
+    let (api_tx, api_rx) = mpsc::channel::<ApiRequest>(256);
     let http_state = HttpState {
         metrics: metrics.clone(),
         case_api: Some(case_api),
+        core: Some(api_tx),
     };
     let mut http_stop = shutdown_rx.clone();
     let http_task = tokio::spawn(http::serve(http_listener, http_state, async move {
@@ -122,7 +176,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let media =
         MediaWorkers::start_default(metrics.clone()).context("cannot start media workers")?;
-    let core = Core::new(cfg, metrics, media, udp, host, sip_addr.port());
+    let core = Core::new(cfg, metrics, media, udp, host, sip_addr.port(), api_rx);
     let signal = shutdown_signal();
     core.run(in_rx, signal).await;
     let _ = shutdown_tx.send(true);
@@ -161,7 +215,13 @@ struct Core {
     ua: UserAgent,
     udp: Arc<UdpSocket>,
     tcp_writers: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
-    calls: HashMap<CallId, mpsc::Sender<CallEvent>>,
+    calls: HashMap<CallId, LiveCall>,
+    /// Recorded rooms whose recording is paused, as the media workers last reported.
+    paused_rooms: HashSet<String>,
+    api_rx: mpsc::Receiver<ApiRequest>,
+    /// A room's recording state after a command reached its media worker.
+    recording_tx: mpsc::Sender<(String, RecordingState)>,
+    recording_rx: mpsc::Receiver<(String, RecordingState)>,
     commands_tx: mpsc::Sender<(CallId, CallCommand)>,
     commands_rx: mpsc::Receiver<(CallId, CallCommand)>,
     ports: Arc<RtpPorts>,
@@ -176,6 +236,7 @@ impl Core {
         udp: Arc<UdpSocket>,
         host: String,
         port: u16,
+        api_rx: mpsc::Receiver<ApiRequest>,
     ) -> Core {
         let local = LocalIdentity {
             host,
@@ -187,6 +248,7 @@ impl Core {
         let ua = UserAgent::new(local, Timers::default(), rng);
         let (commands_tx, commands_rx) = mpsc::channel(4096);
         let ports = Arc::new(RtpPorts::new(cfg.rtp_ports));
+        let (recording_tx, recording_rx) = mpsc::channel(256);
         Core {
             cfg: Arc::new(cfg),
             metrics,
@@ -194,6 +256,10 @@ impl Core {
             udp,
             tcp_writers: HashMap::new(),
             calls: HashMap::new(),
+            paused_rooms: HashSet::new(),
+            api_rx,
+            recording_tx,
+            recording_rx,
             commands_tx,
             commands_rx,
             ports,
@@ -231,6 +297,12 @@ impl Core {
                     None => break,
                 },
                 Some((call, command)) = self.commands_rx.recv() => self.on_command(call, command),
+                // Before API requests: a recording change is in before its HTTP reply goes
+                // out, so a list asked for after that reply shows it.
+                Some((room, state)) = self.recording_rx.recv() => {
+                    self.on_recording_changed(room, state)
+                }
+                Some(request) = self.api_rx.recv() => self.on_api(request),
                 _ = tokio::time::sleep_until(deadline) => self.ua.handle_timeout(Instant::now()),
                 _ = &mut signal, if stopping.is_none() => {
                     info!(calls = self.ua.call_count(), "shutting down: ending calls in progress");
@@ -239,8 +311,8 @@ impl Core {
                     for call in self.ua.calls() {
                         let _ = self.ua.hangup(now, call);
                     }
-                    for tx in self.calls.values() {
-                        let _ = tx.try_send(CallEvent::Shutdown);
+                    for c in self.calls.values() {
+                        let _ = c.events.try_send(CallEvent::Shutdown);
                     }
                 },
                 _ = tokio::time::sleep_until(grace_end), if stopping.is_some() => {
@@ -278,7 +350,15 @@ impl Core {
     fn on_command(&mut self, call: CallId, command: CallCommand) {
         let now = Instant::now();
         let result = match command {
-            CallCommand::Answer { sdp } => self.ua.answer(now, call, sdp),
+            CallCommand::Answer { sdp } => {
+                let result = self.ua.answer(now, call, sdp);
+                if result.is_ok()
+                    && let Some(c) = self.calls.get_mut(&call)
+                {
+                    c.answered = true;
+                }
+                result
+            }
             CallCommand::Reject { status } => self.ua.reject(now, call, status),
             CallCommand::Ringing => self.ua.provisional(now, call, 180),
             CallCommand::EarlyMedia { sdp } => self.ua.early_media(now, call, sdp),
@@ -349,18 +429,24 @@ impl Core {
                 peer,
             } => self.on_incoming_call(call, *request, peer),
             UaEvent::Confirmed { call } => {
-                if let Some(tx) = self.calls.get(&call) {
-                    let _ = tx.try_send(CallEvent::Confirmed);
+                if let Some(c) = self.calls.get(&call) {
+                    let _ = c.events.try_send(CallEvent::Confirmed);
                 }
             }
             UaEvent::ReOffer { call, sdp } => {
-                if let Some(tx) = self.calls.get(&call) {
-                    let _ = tx.try_send(CallEvent::ReOffer { sdp });
+                if let Some(c) = self.calls.get(&call) {
+                    let _ = c.events.try_send(CallEvent::ReOffer { sdp });
                 }
             }
             UaEvent::Ended { call, reason } => {
-                if let Some(tx) = self.calls.remove(&call) {
-                    let _ = tx.try_send(CallEvent::Ended { reason });
+                if let Some(c) = self.calls.remove(&call) {
+                    let _ = c.events.try_send(CallEvent::Ended { reason });
+                    // The last call of a room leaves: its next recording starts unpaused.
+                    if let Some(room) = c.room
+                        && !self.calls.values().any(|o| o.room.as_ref() == Some(&room))
+                    {
+                        self.paused_rooms.remove(&room);
+                    }
                 }
             }
         }
@@ -382,17 +468,37 @@ impl Core {
         let sip_call_id = request.headers.call_id().unwrap_or_default().to_owned();
         let span = info_span!("call", call_id = %sip_call_id, direction = "inbound", %call);
         let (tx, rx) = mpsc::channel(16);
-        self.calls.insert(call, tx);
+        let caller = request
+            .headers
+            .from()
+            .map(|f| f.uri.to_string())
+            .unwrap_or_default();
+        let (room, recorded) = match &treatment.route {
+            Route::Conference { room, record } => (
+                Some(call::room_name(room.as_deref(), &number)),
+                *record != Recording::None,
+            ),
+            _ => (None, false),
+        };
+        self.calls.insert(
+            call,
+            LiveCall {
+                events: tx,
+                sip_call_id: sip_call_id.clone(),
+                number: number.clone(),
+                caller: caller.clone(),
+                started_at: unix_ms(),
+                answered: false,
+                room,
+                recorded,
+            },
+        );
         self.metrics.calls_total.inc();
         let setup = CallSetup {
             call,
             treatment,
             number,
-            caller: request
-                .headers
-                .from()
-                .map(|f| f.uri.to_string())
-                .unwrap_or_default(),
+            caller,
             offer: request.body.clone(),
             peer_addr: peer.addr,
             cfg: self.cfg.clone(),
@@ -404,4 +510,101 @@ impl Core {
         };
         tokio::spawn(call::run(setup).instrument(span));
     }
+
+    fn on_api(&mut self, request: ApiRequest) {
+        match request {
+            ApiRequest::ListCalls { reply } => {
+                let mut calls: Vec<CallSummary> =
+                    self.calls.values().map(|c| self.summary(c)).collect();
+                calls.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+                let _ = reply.send(calls);
+            }
+            ApiRequest::Recording {
+                sip_call_id,
+                action,
+                reply,
+            } => {
+                let Some(c) = self.calls.values().find(|c| c.sip_call_id == sip_call_id) else {
+                    let _ = reply.send(Err(RecordingError::UnknownCall));
+                    return;
+                };
+                let room = match &c.room {
+                    Some(room) if c.recorded && c.answered => room.clone(),
+                    _ => {
+                        let _ = reply.send(Err(RecordingError::NotRecorded));
+                        return;
+                    }
+                };
+                // Call task → media worker, which answers on `done`; this relay tells the
+                // core the room's new state before the HTTP handler hears it.
+                let (done, answer) = oneshot::channel();
+                if c.events
+                    .try_send(CallEvent::Recording {
+                        action,
+                        reply: done,
+                    })
+                    .is_err()
+                {
+                    let _ = reply.send(Err(RecordingError::Unavailable));
+                    return;
+                }
+                let changed = self.recording_tx.clone();
+                tokio::spawn(async move {
+                    // A dropped reply: the call is not in its room (yet, or any more).
+                    let result = answer.await.unwrap_or(Err(RecordingError::NotRecorded));
+                    let state = match result {
+                        Ok(s) | Err(RecordingError::Already(s)) => Some(s),
+                        Err(_) => None,
+                    };
+                    if let Some(state) = state {
+                        let _ = changed.send((room, state)).await;
+                    }
+                    let _ = reply.send(result);
+                });
+            }
+        }
+    }
+
+    fn on_recording_changed(&mut self, room: String, state: RecordingState) {
+        // Only rooms with a call in them are tracked (a late report is dropped).
+        if state == RecordingState::Paused {
+            if self.calls.values().any(|c| c.room.as_ref() == Some(&room)) {
+                self.paused_rooms.insert(room);
+            }
+        } else {
+            self.paused_rooms.remove(&room);
+        }
+    }
+
+    fn summary(&self, c: &LiveCall) -> CallSummary {
+        let recording = match &c.room {
+            Some(room) if c.recorded && c.answered => {
+                if self.paused_rooms.contains(room) {
+                    RecordingState::Paused
+                } else {
+                    RecordingState::On
+                }
+            }
+            _ => RecordingState::Off,
+        };
+        CallSummary {
+            id: c.sip_call_id.clone(),
+            number: c.number.clone(),
+            caller: c.caller.clone(),
+            started_at: c.started_at,
+            state: if c.answered {
+                CallState::Answered
+            } else {
+                CallState::Ringing
+            },
+            room: c.room.clone(),
+            recording,
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

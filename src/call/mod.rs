@@ -32,7 +32,9 @@ use hotline_sip::ua::{CallId, EndReason};
 
 use crate::config::{Config, EMBEDDED_PROMPTS, Number, Recording, Route};
 use crate::logging::Redact;
-use crate::media::{MediaWorkers, RoomRecording, RoomSpec, SessionHandle};
+use crate::media::{
+    MediaWorkers, RecordingAction, RecordingReply, RoomRecording, RoomSpec, SessionHandle,
+};
 use crate::metrics::Metrics;
 
 /// What a call task asks of the signalling core.
@@ -61,6 +63,12 @@ pub enum CallEvent {
     Ended { reason: EndReason },
     /// The engine is stopping; the core is already hanging the call up.
     Shutdown,
+    /// Pause or resume the recording of the call's room (the media worker answers on
+    /// `reply`; a call not in a room yet drops it).
+    Recording {
+        action: RecordingAction,
+        reply: RecordingReply,
+    },
 }
 
 /// Everything a call task starts with.
@@ -244,7 +252,7 @@ async fn control(mut setup: CallSetup) {
         Route::Echo => Mode::Echo,
         Route::Conference { room: name, record } => {
             room = Some(RoomSpec {
-                name: name.clone().unwrap_or_else(|| setup.number.clone()),
+                name: room_name(name.as_deref(), &setup.number),
                 record: match record {
                     Recording::None => None,
                     Recording::Mono | Recording::Stereo => Some(RoomRecording {
@@ -406,6 +414,9 @@ async fn control(mut setup: CallSetup) {
                     debug!(len = sdp.len(), "re-offer received; media unchanged");
                 }
                 Some(CallEvent::Shutdown) => hung_up = true,
+                Some(CallEvent::Recording { action, reply }) => {
+                    setup.media.control_recording(handle, action, reply);
+                }
                 Some(CallEvent::Ended { reason }) => {
                     info!(?reason, "call ended");
                     return;
@@ -420,6 +431,11 @@ async fn control(mut setup: CallSetup) {
             }
         }
     }
+}
+
+/// The room a conference number joins: the configured one, else the dialled number.
+pub fn room_name(configured: Option<&str>, number: &str) -> String {
+    configured.unwrap_or(number).to_owned()
 }
 
 /// Logs and counts a media event; true when it ends the call (the prompt is over, or no

@@ -57,7 +57,50 @@ enum Command {
     Remove {
         id: u64,
     },
+    /// Pause the recording of the room the session is in.
+    PauseRecording {
+        id: u64,
+        reply: RecordingReply,
+    },
+    /// Resume the recording of the room the session is in.
+    ResumeRecording {
+        id: u64,
+        reply: RecordingReply,
+    },
 }
+
+/// What the recording API asks of a room's recorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingAction {
+    Pause,
+    Resume,
+}
+
+/// A call's (its room's) recording: none, being written, or written as silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingState {
+    Off,
+    On,
+    Paused,
+}
+
+/// Why a recording command was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingError {
+    /// No live call has that SIP Call-ID.
+    UnknownCall,
+    /// The call is not (or not yet, or no longer) in a room that is being recorded.
+    NotRecorded,
+    /// The recording is already in this state.
+    Already(RecordingState),
+    /// The call's controller or media worker could not take the command now.
+    Unavailable,
+}
+
+/// Where a media worker answers a recording command.
+pub type RecordingReply = tokio::sync::oneshot::Sender<Result<RecordingState, RecordingError>>;
 
 /// A conference room a session joins: every session of one room runs on the same worker,
 /// whose mixer gives each participant everyone else's audio.
@@ -224,6 +267,22 @@ impl MediaWorkers {
             id: handle.id,
             mode: Box::new(mode),
         });
+    }
+
+    /// Pause or resume the recording of the room `handle`'s session is in; the worker
+    /// answers on `reply` at its next wake-up (a dropped reply: the worker is gone).
+    pub fn control_recording(
+        &self,
+        handle: SessionHandle,
+        action: RecordingAction,
+        reply: RecordingReply,
+    ) {
+        let id = handle.id;
+        let command = match action {
+            RecordingAction::Pause => Command::PauseRecording { id, reply },
+            RecordingAction::Resume => Command::ResumeRecording { id, reply },
+        };
+        let _ = self.inner.workers[handle.worker].send(command);
     }
 
     /// Stop a session and close its socket.
@@ -500,6 +559,42 @@ impl Worker {
         }
     }
 
+    /// Pause or resume the recorder of the room session `id` is in. The recorder writes
+    /// silence while paused (the file keeps its timeline) and keeps the pause markers.
+    fn control_recording(
+        &mut self,
+        id: u64,
+        action: RecordingAction,
+    ) -> Result<RecordingState, RecordingError> {
+        let name = self
+            .sessions
+            .iter()
+            .flatten()
+            .find(|e| e.id == id)
+            .and_then(|e| e.member.as_ref())
+            .map(|(name, _)| name)
+            .ok_or(RecordingError::NotRecorded)?;
+        let recorder = self
+            .rooms
+            .get_mut(name)
+            .and_then(|r| r.recorder.as_mut())
+            .ok_or(RecordingError::NotRecorded)?;
+        match (action, recorder.is_paused()) {
+            (RecordingAction::Pause, true) => Err(RecordingError::Already(RecordingState::Paused)),
+            (RecordingAction::Resume, false) => Err(RecordingError::Already(RecordingState::On)),
+            (RecordingAction::Pause, false) => {
+                let at_frame = recorder.pause();
+                info!(room = %name, at_frame, "recording paused");
+                Ok(RecordingState::Paused)
+            }
+            (RecordingAction::Resume, true) => {
+                let at_frame = recorder.resume();
+                info!(room = %name, at_frame, "recording resumed");
+                Ok(RecordingState::On)
+            }
+        }
+    }
+
     /// Apply queued commands; false when the pool is gone.
     fn apply_commands(&mut self) -> bool {
         loop {
@@ -604,6 +699,12 @@ impl Worker {
                             self.leave(&room, p);
                         }
                     }
+                }
+                Ok(Command::PauseRecording { id, reply }) => {
+                    let _ = reply.send(self.control_recording(id, RecordingAction::Pause));
+                }
+                Ok(Command::ResumeRecording { id, reply }) => {
+                    let _ = reply.send(self.control_recording(id, RecordingAction::Resume));
                 }
                 Err(mpsc::TryRecvError::Empty) => return true,
                 // The engine is gone: its sockets close with this thread.

@@ -18,6 +18,11 @@ pub enum Permission {
     ApiKeyCreate,
     /// Walk the audit chain.
     AuditVerify,
+    /// See the live calls (`GET /api/calls`).
+    ViewCalls,
+    /// Pause and resume a call's recording. Agents have it too: in call-centre practice the
+    /// agent taking a card number pauses the recording (PCI DSS), not a supervisor.
+    ControlRecording,
 }
 
 /// A user's (or API key's) role within its tenant.
@@ -34,6 +39,8 @@ const AGENT: &[Permission] = &[
     Permission::CaseCreate,
     Permission::CaseUpdate,
     Permission::CaseResolve,
+    Permission::ViewCalls,
+    Permission::ControlRecording,
 ];
 
 const SUPERVISOR: &[Permission] = &[
@@ -43,6 +50,8 @@ const SUPERVISOR: &[Permission] = &[
     Permission::CaseResolve,
     Permission::CaseAssign,
     Permission::CaseReopen,
+    Permission::ViewCalls,
+    Permission::ControlRecording,
 ];
 
 const ADMIN: &[Permission] = &[
@@ -54,6 +63,8 @@ const ADMIN: &[Permission] = &[
     Permission::CaseReopen,
     Permission::ApiKeyCreate,
     Permission::AuditVerify,
+    Permission::ViewCalls,
+    Permission::ControlRecording,
 ];
 
 impl Role {
