@@ -79,3 +79,77 @@ fn serve_refuses_an_invalid_config() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nonsense"));
 }
+
+fn hotline_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hotline");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn migrate_creates_the_embedded_database_and_is_idempotent() {
+    let dir = common::tempdir::TempDir::new("hotline-migrate");
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for _ in 0..2 {
+        let out = hotline_with_stdin(&["migrate", "--data", data], "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("migrated"));
+    }
+    assert!(dir.path().join("data/hotline.db").is_file());
+}
+
+#[test]
+fn admin_create_reads_the_password_from_stdin_and_refuses_bad_input() {
+    let dir = common::tempdir::TempDir::new("hotline-admin");
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let create = [
+        "admin",
+        "create",
+        "--tenant",
+        "clinic",
+        "--username",
+        "root",
+    ];
+    let with_data = |extra: &str| {
+        let mut args = create.to_vec();
+        args.extend(["--password-stdin", "--data", data]);
+        hotline_with_stdin(&args, extra)
+    };
+    // No password: refused, nothing created.
+    let out = with_data("");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no password"),
+        "{out:?}"
+    );
+    // A password: created.
+    let out = with_data("correct horse battery staple\n");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin root"));
+    // The same user again: a clear error, not a second account.
+    let out = with_data("another password\n");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "{out:?}"
+    );
+}
