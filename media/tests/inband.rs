@@ -2,6 +2,7 @@
 //! frequency offsets in white noise, too-short and off-frequency tones, single tones,
 //! call-progress tones, and speech (synthetic, and espeak-ng's when it is installed).
 
+mod common;
 use std::f32::consts::PI;
 
 use hotline_media::dtmf::DtmfDigit;
@@ -426,34 +427,13 @@ fn digits_are_found_over_speech_like_audio() {
 /// Real synthetic speech (needs espeak-ng and sox).
 #[test]
 fn espeak_speech_does_not_talk_off() {
-    let dir = std::env::temp_dir().join(format!("hotline-inband-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let raw = dir.join("speech.wav");
-    let wav = dir.join("speech-8k.wav");
     let text = "Thank you for calling. Please hold while we connect you to the next available \
                 agent. Your call is important to us. For billing press one, for support press \
                 two. Nine, eight, seven, six, five, four, three, two, one, zero, star, pound.";
     let mut pcm = Vec::new();
     for voice in ["en", "en-us", "de", "fr"] {
-        let spoke = std::process::Command::new("espeak-ng")
-            .args(["-v", voice, "-w"])
-            .arg(&raw)
-            .arg(text)
-            .status();
-        let converted = std::process::Command::new("sox")
-            .arg(&raw)
-            .args(["-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&wav)
-            .status();
-        assert!(
-            matches!((spoke, converted), (Ok(a), Ok(b)) if a.success() && b.success()),
-            "this test needs espeak-ng and sox (apt-get install espeak-ng sox)"
-        );
-        let mut reader = hound::WavReader::open(&wav).unwrap();
-        assert_eq!(reader.spec().sample_rate, 8000);
-        pcm.extend(reader.samples::<i16>().map(Result::unwrap));
+        pcm.extend(common::speak(text, Some(voice)));
     }
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(pcm.len() > 8000 * 20, "{} samples", pcm.len());
     // At its own level, and 10 dB louder (clipping included).
     let louder: Vec<i16> = pcm

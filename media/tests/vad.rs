@@ -1,6 +1,7 @@
 //! Voice activity detection on generated audio: silence, steady and rising noise, tone
 //! bursts at known times, and espeak-ng speech when it is installed.
 
+mod common;
 use std::f32::consts::PI;
 use std::time::Duration;
 
@@ -258,37 +259,13 @@ fn lost_packets_played_as_zeros_do_not_move_the_floor() {
 /// found where their audio is.
 #[test]
 fn espeak_speech_segments() {
-    let dir = std::env::temp_dir().join(format!("hotline-vad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut utterances = Vec::new();
-    for (i, text) in [
+    let utterances: Vec<Vec<i16>> = [
         "Welcome to the hotline.",
         "Please say the reason for your call after the tone.",
     ]
     .into_iter()
-    .enumerate()
-    {
-        let raw = dir.join(format!("{i}.wav"));
-        let wav = dir.join(format!("{i}-8k.wav"));
-        let spoke = std::process::Command::new("espeak-ng")
-            .arg("-w")
-            .arg(&raw)
-            .arg(text)
-            .status();
-        let converted = std::process::Command::new("sox")
-            .arg(&raw)
-            .args(["-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&wav)
-            .status();
-        assert!(
-            matches!((spoke, converted), (Ok(a), Ok(b)) if a.success() && b.success()),
-            "this test needs espeak-ng and sox (apt-get install espeak-ng sox)"
-        );
-        let mut reader = hound::WavReader::open(&wav).unwrap();
-        let pcm: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-        utterances.push(pcm);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    .map(|text| common::speak(text, None))
+    .collect();
 
     // 1 s of line noise, utterance, 1.5 s, utterance, 1 s.
     let mut rng = StdRng::seed_from_u64(50);

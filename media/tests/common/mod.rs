@@ -57,3 +57,37 @@ pub fn allocations_during(f: impl FnOnce()) -> u64 {
     f();
     allocations() - before
 }
+
+/// `text` spoken by espeak-ng (in `voice`, or its default) as 8 kHz mono 16-bit samples,
+/// converted with sox. Fails the test with an install hint when either tool is missing.
+pub fn speak(text: &str, voice: Option<&str>) -> Vec<i16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "hotline-speak-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let raw = dir.join("speech.wav");
+    let wav = dir.join("speech-8k.wav");
+    let mut espeak = std::process::Command::new("espeak-ng");
+    if let Some(voice) = voice {
+        espeak.args(["-v", voice]);
+    }
+    let spoke = espeak.arg("-w").arg(&raw).arg(text).status();
+    let converted = std::process::Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&wav)
+        .status();
+    assert!(
+        matches!((spoke, converted), (Ok(a), Ok(b)) if a.success() && b.success()),
+        "this test needs espeak-ng and sox (apt-get install espeak-ng sox)"
+    );
+    let mut reader = hound::WavReader::open(&wav).expect("sox wrote a WAV");
+    assert_eq!(reader.spec().sample_rate, 8000);
+    let pcm = reader.samples::<i16>().map(Result::unwrap).collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    pcm
+}
